@@ -1,0 +1,63 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['node_modules/**', 'dist/**', 'data/**', 'web/dist/**', 'proto/gen/**', 'bench/results/**', 'bench/k6/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        AbortController: 'readonly',
+        fetch: 'readonly',
+        performance: 'readonly',
+        structuredClone: 'readonly',
+        queueMicrotask: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-console': 'error',
+    },
+  },
+  {
+    // Services log through pino; command-line tools (launcher, bench, scripts) print to the terminal.
+    files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // A component reaches another only through its public index.ts (or proto/).
+    files: ['gateway/**', 'shards/**', 'relay/**', 'presence/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../store/*', '!../store/index.js'],
+              message: 'import the store through store/index.js',
+            },
+            {
+              group: ['../gateway/*', '../shards/*', '../relay/*', '../presence/*', '!../*/index.js'],
+              message: 'import another service only through its index.js',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
