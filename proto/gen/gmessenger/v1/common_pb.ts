@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gmessenger/v1/common.proto.
  */
 export const file_gmessenger_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChpnbWVzc2VuZ2VyL3YxL2NvbW1vbi5wcm90bxINZ21lc3Nlbmdlci52MSIHCgVFbXB0eSI9Cg1BcHBFcnJvclByb3RvEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRINCgVmaWVsZBgDIAEoCSKaAQoLQ2hhdE1lc3NhZ2USDwoHY2hhdF9pZBgBIAEoCRIKCgJpZBgCIAEoBBIOCgZzZW5kZXIYAyABKAkSDAoEdGV4dBgEIAEoCRIPCgd0aW1lX21zGAUgASgDEhEKCWNsaWVudF9pZBgGIAEoCRIsCgZzdGF0dXMYByABKA4yHC5nbWVzc2VuZ2VyLnYxLk1lc3NhZ2VTdGF0dXMiKgoLR3JvdXBNZW1iZXISDQoFbG9naW4YASABKAkSDAoEcm9sZRgCIAEoCSJxCglHcm91cEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZwdWJsaWMYAyABKAgSDQoFb3duZXIYBCABKAkSKwoHbWVtYmVycxgFIAMoCzIaLmdtZXNzZW5nZXIudjEuR3JvdXBNZW1iZXIqfwoNTWVzc2FnZVN0YXR1cxIeChpNRVNTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE01FU1NBR0VfU1RBVFVTX1NFTlQQARIcChhNRVNTQUdFX1NUQVRVU19ERUxJVkVSRUQQAhIXChNNRVNTQUdFX1NUQVRVU19SRUFEEANiBnByb3RvMw");
+  fileDesc("ChpnbWVzc2VuZ2VyL3YxL2NvbW1vbi5wcm90bxINZ21lc3Nlbmdlci52MSIHCgVFbXB0eSI9Cg1BcHBFcnJvclByb3RvEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRINCgVmaWVsZBgDIAEoCSKaAQoLQ2hhdE1lc3NhZ2USDwoHY2hhdF9pZBgBIAEoCRIKCgJpZBgCIAEoDRIOCgZzZW5kZXIYAyABKAkSDAoEdGV4dBgEIAEoCRIPCgd0aW1lX21zGAUgASgBEhEKCWNsaWVudF9pZBgGIAEoCRIsCgZzdGF0dXMYByABKA4yHC5nbWVzc2VuZ2VyLnYxLk1lc3NhZ2VTdGF0dXMiKgoLR3JvdXBNZW1iZXISDQoFbG9naW4YASABKAkSDAoEcm9sZRgCIAEoCSJxCglHcm91cEluZm8SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZwdWJsaWMYAyABKAgSDQoFb3duZXIYBCABKAkSKwoHbWVtYmVycxgFIAMoCzIaLmdtZXNzZW5nZXIudjEuR3JvdXBNZW1iZXIqfwoNTWVzc2FnZVN0YXR1cxIeChpNRVNTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE01FU1NBR0VfU1RBVFVTX1NFTlQQARIcChhNRVNTQUdFX1NUQVRVU19ERUxJVkVSRUQQAhIXChNNRVNTQUdFX1NUQVRVU19SRUFEEANiBnByb3RvMw");
 
 /**
  * @generated from message gmessenger.v1.Empty
@@ -56,6 +56,10 @@ export const AppErrorProtoSchema: GenMessage<AppErrorProto> = /*@__PURE__*/
   messageDesc(file_gmessenger_v1_common, 1);
 
 /**
+ * Message ids are dense per chat starting at 1 (uint32: up to 4,294,967,295
+ * messages per chat); times are milliseconds since the epoch as double (exact
+ * far beyond any real date).
+ *
  * @generated from message gmessenger.v1.ChatMessage
  */
 export type ChatMessage = Message<"gmessenger.v1.ChatMessage"> & {
@@ -65,9 +69,9 @@ export type ChatMessage = Message<"gmessenger.v1.ChatMessage"> & {
   chatId: string;
 
   /**
-   * @generated from field: uint64 id = 2;
+   * @generated from field: uint32 id = 2;
    */
-  id: bigint;
+  id: number;
 
   /**
    * @generated from field: string sender = 3;
@@ -80,9 +84,9 @@ export type ChatMessage = Message<"gmessenger.v1.ChatMessage"> & {
   text: string;
 
   /**
-   * @generated from field: int64 time_ms = 5;
+   * @generated from field: double time_ms = 5;
    */
-  timeMs: bigint;
+  timeMs: number;
 
   /**
    * @generated from field: string client_id = 6;

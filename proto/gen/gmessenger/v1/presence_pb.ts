@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gmessenger/v1/presence.proto.
  */
 export const file_gmessenger_v1_presence: GenFile = /*@__PURE__*/
-  fileDesc("ChxnbWVzc2VuZ2VyL3YxL3ByZXNlbmNlLnByb3RvEg1nbWVzc2VuZ2VyLnYxIhwKCkdldFJlcXVlc3QSDgoGbG9naW5zGAEgAygJIkMKDFVzZXJQcmVzZW5jZRINCgVsb2dpbhgBIAEoCRIOCgZvbmxpbmUYAiABKAgSFAoMbGFzdF9zZWVuX21zGAMgASgDIjkKC0dldFJlc3BvbnNlEioKBXVzZXJzGAEgAygLMhsuZ21lc3Nlbmdlci52MS5Vc2VyUHJlc2VuY2UyTwoPUHJlc2VuY2VTZXJ2aWNlEjwKA0dldBIZLmdtZXNzZW5nZXIudjEuR2V0UmVxdWVzdBoaLmdtZXNzZW5nZXIudjEuR2V0UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChxnbWVzc2VuZ2VyL3YxL3ByZXNlbmNlLnByb3RvEg1nbWVzc2VuZ2VyLnYxIhwKCkdldFJlcXVlc3QSDgoGbG9naW5zGAEgAygJIkMKDFVzZXJQcmVzZW5jZRINCgVsb2dpbhgBIAEoCRIOCgZvbmxpbmUYAiABKAgSFAoMbGFzdF9zZWVuX21zGAMgASgBIjkKC0dldFJlc3BvbnNlEioKBXVzZXJzGAEgAygLMhsuZ21lc3Nlbmdlci52MS5Vc2VyUHJlc2VuY2UyTwoPUHJlc2VuY2VTZXJ2aWNlEjwKA0dldBIZLmdtZXNzZW5nZXIudjEuR2V0UmVxdWVzdBoaLmdtZXNzZW5nZXIudjEuR2V0UmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message gmessenger.v1.GetRequest
@@ -46,9 +46,9 @@ export type UserPresence = Message<"gmessenger.v1.UserPresence"> & {
   /**
    * Milliseconds since the epoch; 0 when never seen.
    *
-   * @generated from field: int64 last_seen_ms = 3;
+   * @generated from field: double last_seen_ms = 3;
    */
-  lastSeenMs: bigint;
+  lastSeenMs: number;
 };
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gmessenger/v1/shard.proto.
  */
 export const file_gmessenger_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChlnbWVzc2VuZ2VyL3YxL3NoYXJkLnByb3RvEg1nbWVzc2VuZ2VyLnYxIkAKD0V4Y2hhbmdlUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmdtZXNzZW5nZXIudjEuU2hhcmRSZXF1ZXN0IkMKEEV4Y2hhbmdlUmVzcG9uc2USLwoJcmVzcG9uc2VzGAEgAygLMhwuZ21lc3Nlbmdlci52MS5TaGFyZFJlc3BvbnNlIt4DCgxTaGFyZFJlcXVlc3QSCwoDc2VxGAEgASgNEg8KB2NoYXRfaWQYAiABKAkSDAoEdXNlchgDIAEoCRIlCgRzZW5kGAogASgLMhUuZ21lc3Nlbmdlci52MS5TZW5kT3BIABIrCgdoaXN0b3J5GAsgASgLMhguZ21lc3Nlbmdlci52MS5IaXN0b3J5T3BIABIlCgRtYXJrGAwgASgLMhUuZ21lc3Nlbmdlci52MS5NYXJrT3BIABIrCgdtZW1iZXJzGA0gASgLMhguZ21lc3Nlbmdlci52MS5NZW1iZXJzT3BIABIwCgphZGRfbWVtYmVyGA4gASgLMhouZ21lc3Nlbmdlci52MS5BZGRNZW1iZXJPcEgAEjYKDXJlbW92ZV9tZW1iZXIYDyABKAsyHS5nbWVzc2VuZ2VyLnYxLlJlbW92ZU1lbWJlck9wSAASNAoMY3JlYXRlX2dyb3VwGBAgASgLMhwuZ21lc3Nlbmdlci52MS5DcmVhdGVHcm91cE9wSAASKQoGdHlwaW5nGBEgASgLMhcuZ21lc3Nlbmdlci52MS5UeXBpbmdPcEgAEikKBmFjY2VzcxgSIAEoCzIXLmdtZXNzZW5nZXIudjEuQWNjZXNzT3BIAEIECgJvcCLeAgoNU2hhcmRSZXNwb25zZRILCgNzZXEYASABKA0SKwoFZXJyb3IYAiABKAsyHC5nbWVzc2VuZ2VyLnYxLkFwcEVycm9yUHJvdG8SKgoEc2VudBgKIAEoCzIaLmdtZXNzZW5nZXIudjEuQ2hhdE1lc3NhZ2VIABIvCgdoaXN0b3J5GAsgASgLMhwuZ21lc3Nlbmdlci52MS5IaXN0b3J5UmVzdWx0SAASKQoEbWFyaxgMIAEoCzIZLmdtZXNzZW5nZXIudjEuTWFya1Jlc3VsdEgAEi8KB21lbWJlcnMYDSABKAsyHC5nbWVzc2VuZ2VyLnYxLk1lbWJlcnNSZXN1bHRIABIpCgVncm91cBgOIAEoCzIYLmdtZXNzZW5nZXIudjEuR3JvdXBJbmZvSAASJQoFZW1wdHkYDyABKAsyFC5nbWVzc2VuZ2VyLnYxLkVtcHR5SABCCAoGcmVzdWx0IlMKBlNlbmRPcBIMCgR0ZXh0GAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRITCgtvcmlnaW5fY29ubhgDIAEoCRITCgtvcmlnaW5fbm9kZRgEIAEoCSI5CglIaXN0b3J5T3ASDgoGYmVmb3JlGAEgASgEEg0KBWFmdGVyGAIgASgEEg0KBWxpbWl0GAMgASgNInsKDUhpc3RvcnlSZXN1bHQSLAoIbWVzc2FnZXMYASADKAsyGi5nbWVzc2VuZ2VyLnYxLkNoYXRNZXNzYWdlEhMKC21vcmVfYmVmb3JlGAIgASgIEicKBWdyb3VwGAMgASgLMhguZ21lc3Nlbmdlci52MS5Hcm91cEluZm8iOwoGTWFya09wEiUKBGtpbmQYASABKA4yFy5nbWVzc2VuZ2VyLnYxLk1hcmtLaW5kEgoKAmlkGAIgASgEIjMKCk1hcmtSZXN1bHQSFAoMZGVsaXZlcmVkX2lkGAEgASgEEg8KB3JlYWRfaWQYAiABKAQiCwoJTWVtYmVyc09wIjwKDU1lbWJlcnNSZXN1bHQSKwoHbWVtYmVycxgBIAMoCzIaLmdtZXNzZW5nZXIudjEuR3JvdXBNZW1iZXIiHAoLQWRkTWVtYmVyT3ASDQoFbG9naW4YASABKAkiHwoOUmVtb3ZlTWVtYmVyT3ASDQoFbG9naW4YASABKAkiPgoNQ3JlYXRlR3JvdXBPcBIMCgRuYW1lGAEgASgJEg4KBnB1YmxpYxgCIAEoCBIPCgdtZW1iZXJzGAMgAygJIgoKCFR5cGluZ09wIgoKCEFjY2Vzc09wKlIKCE1hcmtLaW5kEhkKFU1BUktfS0lORF9VTlNQRUNJRklFRBAAEhcKE01BUktfS0lORF9ERUxJVkVSRUQQARISCg5NQVJLX0tJTkRfUkVBRBACMl8KDFNoYXJkU2VydmljZRJPCghFeGNoYW5nZRIeLmdtZXNzZW5nZXIudjEuRXhjaGFuZ2VSZXF1ZXN0Gh8uZ21lc3Nlbmdlci52MS5FeGNoYW5nZVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_gmessenger_v1_common]);
+  fileDesc("ChlnbWVzc2VuZ2VyL3YxL3NoYXJkLnByb3RvEg1nbWVzc2VuZ2VyLnYxIkAKD0V4Y2hhbmdlUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmdtZXNzZW5nZXIudjEuU2hhcmRSZXF1ZXN0IkMKEEV4Y2hhbmdlUmVzcG9uc2USLwoJcmVzcG9uc2VzGAEgAygLMhwuZ21lc3Nlbmdlci52MS5TaGFyZFJlc3BvbnNlIt4DCgxTaGFyZFJlcXVlc3QSCwoDc2VxGAEgASgNEg8KB2NoYXRfaWQYAiABKAkSDAoEdXNlchgDIAEoCRIlCgRzZW5kGAogASgLMhUuZ21lc3Nlbmdlci52MS5TZW5kT3BIABIrCgdoaXN0b3J5GAsgASgLMhguZ21lc3Nlbmdlci52MS5IaXN0b3J5T3BIABIlCgRtYXJrGAwgASgLMhUuZ21lc3Nlbmdlci52MS5NYXJrT3BIABIrCgdtZW1iZXJzGA0gASgLMhguZ21lc3Nlbmdlci52MS5NZW1iZXJzT3BIABIwCgphZGRfbWVtYmVyGA4gASgLMhouZ21lc3Nlbmdlci52MS5BZGRNZW1iZXJPcEgAEjYKDXJlbW92ZV9tZW1iZXIYDyABKAsyHS5nbWVzc2VuZ2VyLnYxLlJlbW92ZU1lbWJlck9wSAASNAoMY3JlYXRlX2dyb3VwGBAgASgLMhwuZ21lc3Nlbmdlci52MS5DcmVhdGVHcm91cE9wSAASKQoGdHlwaW5nGBEgASgLMhcuZ21lc3Nlbmdlci52MS5UeXBpbmdPcEgAEikKBmFjY2VzcxgSIAEoCzIXLmdtZXNzZW5nZXIudjEuQWNjZXNzT3BIAEIECgJvcCLeAgoNU2hhcmRSZXNwb25zZRILCgNzZXEYASABKA0SKwoFZXJyb3IYAiABKAsyHC5nbWVzc2VuZ2VyLnYxLkFwcEVycm9yUHJvdG8SKgoEc2VudBgKIAEoCzIaLmdtZXNzZW5nZXIudjEuQ2hhdE1lc3NhZ2VIABIvCgdoaXN0b3J5GAsgASgLMhwuZ21lc3Nlbmdlci52MS5IaXN0b3J5UmVzdWx0SAASKQoEbWFyaxgMIAEoCzIZLmdtZXNzZW5nZXIudjEuTWFya1Jlc3VsdEgAEi8KB21lbWJlcnMYDSABKAsyHC5nbWVzc2VuZ2VyLnYxLk1lbWJlcnNSZXN1bHRIABIpCgVncm91cBgOIAEoCzIYLmdtZXNzZW5nZXIudjEuR3JvdXBJbmZvSAASJQoFZW1wdHkYDyABKAsyFC5nbWVzc2VuZ2VyLnYxLkVtcHR5SABCCAoGcmVzdWx0IlMKBlNlbmRPcBIMCgR0ZXh0GAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRITCgtvcmlnaW5fY29ubhgDIAEoCRITCgtvcmlnaW5fbm9kZRgEIAEoCSI5CglIaXN0b3J5T3ASDgoGYmVmb3JlGAEgASgNEg0KBWFmdGVyGAIgASgNEg0KBWxpbWl0GAMgASgNIowBCg1IaXN0b3J5UmVzdWx0EiwKCG1lc3NhZ2VzGAEgAygLMhouZ21lc3Nlbmdlci52MS5DaGF0TWVzc2FnZRITCgttb3JlX2JlZm9yZRgCIAEoCBInCgVncm91cBgDIAEoCzIYLmdtZXNzZW5nZXIudjEuR3JvdXBJbmZvEg8KB2xhc3RfaWQYBCABKA0iOwoGTWFya09wEiUKBGtpbmQYASABKA4yFy5nbWVzc2VuZ2VyLnYxLk1hcmtLaW5kEgoKAmlkGAIgASgNIjMKCk1hcmtSZXN1bHQSFAoMZGVsaXZlcmVkX2lkGAEgASgNEg8KB3JlYWRfaWQYAiABKA0iCwoJTWVtYmVyc09wIjwKDU1lbWJlcnNSZXN1bHQSKwoHbWVtYmVycxgBIAMoCzIaLmdtZXNzZW5nZXIudjEuR3JvdXBNZW1iZXIiHAoLQWRkTWVtYmVyT3ASDQoFbG9naW4YASABKAkiHwoOUmVtb3ZlTWVtYmVyT3ASDQoFbG9naW4YASABKAkiPgoNQ3JlYXRlR3JvdXBPcBIMCgRuYW1lGAEgASgJEg4KBnB1YmxpYxgCIAEoCBIPCgdtZW1iZXJzGAMgAygJIgoKCFR5cGluZ09wIgoKCEFjY2Vzc09wKlIKCE1hcmtLaW5kEhkKFU1BUktfS0lORF9VTlNQRUNJRklFRBAAEhcKE01BUktfS0lORF9ERUxJVkVSRUQQARISCg5NQVJLX0tJTkRfUkVBRBACMl8KDFNoYXJkU2VydmljZRJPCghFeGNoYW5nZRIeLmdtZXNzZW5nZXIudjEuRXhjaGFuZ2VSZXF1ZXN0Gh8uZ21lc3Nlbmdlci52MS5FeGNoYW5nZVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_gmessenger_v1_common]);
 
 /**
  * @generated from message gmessenger.v1.ExchangeRequest
@@ -248,14 +248,14 @@ export const SendOpSchema: GenMessage<SendOp> = /*@__PURE__*/
  */
 export type HistoryOp = Message<"gmessenger.v1.HistoryOp"> & {
   /**
-   * @generated from field: uint64 before = 1;
+   * @generated from field: uint32 before = 1;
    */
-  before: bigint;
+  before: number;
 
   /**
-   * @generated from field: uint64 after = 2;
+   * @generated from field: uint32 after = 2;
    */
-  after: bigint;
+  after: number;
 
   /**
    * @generated from field: uint32 limit = 3;
@@ -292,6 +292,13 @@ export type HistoryResult = Message<"gmessenger.v1.HistoryResult"> & {
    * @generated from field: gmessenger.v1.GroupInfo group = 3;
    */
   group?: GroupInfo | undefined;
+
+  /**
+   * Id of the newest durable message of the chat (0 when empty).
+   *
+   * @generated from field: uint32 last_id = 4;
+   */
+  lastId: number;
 };
 
 /**
@@ -311,9 +318,9 @@ export type MarkOp = Message<"gmessenger.v1.MarkOp"> & {
   kind: MarkKind;
 
   /**
-   * @generated from field: uint64 id = 2;
+   * @generated from field: uint32 id = 2;
    */
-  id: bigint;
+  id: number;
 };
 
 /**
@@ -328,14 +335,14 @@ export const MarkOpSchema: GenMessage<MarkOp> = /*@__PURE__*/
  */
 export type MarkResult = Message<"gmessenger.v1.MarkResult"> & {
   /**
-   * @generated from field: uint64 delivered_id = 1;
+   * @generated from field: uint32 delivered_id = 1;
    */
-  deliveredId: bigint;
+  deliveredId: number;
 
   /**
-   * @generated from field: uint64 read_id = 2;
+   * @generated from field: uint32 read_id = 2;
    */
-  readId: bigint;
+  readId: number;
 };
 
 /**
@@ -451,7 +458,8 @@ export const TypingOpSchema: GenMessage<TypingOp> = /*@__PURE__*/
 
 /**
  * AccessOp checks that the user may read the chat (used before a WebSocket
- * subscription); answers with the group record for groups, empty for dialogs.
+ * subscription); answers with a HistoryResult without messages that carries
+ * the chat's last id and, for groups, the group record.
  *
  * @generated from message gmessenger.v1.AccessOp
  */
