@@ -1,0 +1,157 @@
+import type Database from 'better-sqlite3';
+import { parseChatId } from '../common/ids.js';
+import type { MessageStore } from './message-store.js';
+import { storeTimer } from './sqlite/timer.js';
+import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
+
+const MESSAGE_COLUMNS = 'chat_id AS chatId, id, sender, text, time, client_id AS clientId';
+const MARK_COLUMNS = 'login, delivered_id AS deliveredId, read_id AS readId';
+
+/**
+ * Messages, chat state and marks in SQLite: `messages` clustered by
+ * (chat_id, id), `chat_state` and `marks` by chat, and `chats_by_user`
+ * indexing dialogs by participant.
+ */
+export class SqliteMessageStore implements MessageStore {
+  private readonly insertMessage;
+  private readonly upsertState;
+  private readonly indexDialog;
+  private readonly newest;
+  private readonly newestBefore;
+  private readonly oldestAfter;
+  private readonly states;
+  private readonly marksOfChat;
+  private readonly marksOfLogin;
+  private readonly raiseMarks;
+  private readonly dialogs;
+  private readonly appendTx;
+  private readonly saveMarksTx;
+  private readonly timeAppend = storeTimer('append');
+  private readonly timeHistory = storeTimer('history');
+  private readonly timeStates = storeTimer('chat_states');
+  private readonly timeMarks = storeTimer('marks');
+  private readonly timeMarksOfUser = storeTimer('marks_of_user');
+  private readonly timeSaveMarks = storeTimer('marks_save');
+  private readonly timeDialogs = storeTimer('dialogs_of_user');
+
+  constructor(db: Database.Database) {
+    // A plain INSERT: an id that exists fails the statement and rolls the whole batch back.
+    this.insertMessage = db.prepare<[string, number, string, string, number, string | null]>(
+      'INSERT INTO messages (chat_id, id, sender, text, time, client_id) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.upsertState = db.prepare<[string, number, string, string, number]>(
+      `INSERT INTO chat_state (chat_id, last_id, last_text, last_sender, last_time) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (chat_id) DO UPDATE SET
+         last_id = excluded.last_id, last_text = excluded.last_text,
+         last_sender = excluded.last_sender, last_time = excluded.last_time
+       WHERE excluded.last_id > chat_state.last_id`,
+    );
+    this.indexDialog = db.prepare<[string, string]>(
+      'INSERT OR IGNORE INTO chats_by_user (login, chat_id) VALUES (?, ?)',
+    );
+    this.newest = db.prepare<[string, number], StoredMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?`,
+    );
+    this.newestBefore = db.prepare<[string, number, number], StoredMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+    );
+    this.oldestAfter = db.prepare<[string, number, number], StoredMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND id > ? ORDER BY id ASC LIMIT ?`,
+    );
+    this.states = db.prepare<[string], ChatState>(
+      `SELECT chat_id AS chatId, last_id AS lastId, last_text AS lastText, last_sender AS lastSender,
+         last_time AS lastTime
+       FROM chat_state WHERE chat_id IN (SELECT value FROM json_each(?))`,
+    );
+    this.marksOfChat = db.prepare<[string], Marks>(`SELECT ${MARK_COLUMNS} FROM marks WHERE chat_id = ?`);
+    this.marksOfLogin = db.prepare<[string, string], Marks & { chatId: string }>(
+      `SELECT chat_id AS chatId, ${MARK_COLUMNS} FROM marks
+       WHERE chat_id IN (SELECT value FROM json_each(?)) AND login = ?`,
+    );
+    // The caller binds delivered as max(delivered, read), so read ≤ delivered holds after every
+    // write; the WHERE skips rewriting a row that would not change.
+    this.raiseMarks = db.prepare<[string, string, number, number]>(
+      `INSERT INTO marks (chat_id, login, delivered_id, read_id) VALUES (?, ?, ?, ?)
+       ON CONFLICT (chat_id, login) DO UPDATE SET
+         delivered_id = max(delivered_id, excluded.delivered_id),
+         read_id = max(read_id, excluded.read_id)
+       WHERE excluded.delivered_id > delivered_id OR excluded.read_id > read_id`,
+    );
+    this.dialogs = db.prepare<[string], { chatId: string }>(
+      'SELECT chat_id AS chatId FROM chats_by_user WHERE login = ?',
+    );
+
+    this.appendTx = db.transaction((messages: readonly StoredMessage[]) => {
+      const newestOfChat = new Map<string, StoredMessage>();
+      for (const m of messages) {
+        this.insertMessage.run(m.chatId, m.id, m.sender, m.text, m.time, m.clientId);
+        const seen = newestOfChat.get(m.chatId);
+        if (seen === undefined || m.id > seen.id) newestOfChat.set(m.chatId, m);
+      }
+      for (const m of newestOfChat.values()) {
+        this.upsertState.run(m.chatId, m.id, m.text, m.sender, m.time);
+        // Idempotent, so it needs no read of the chat's state to find its first message;
+        // a batch touches each dialog's index rows once.
+        const chat = parseChatId(m.chatId);
+        if (chat?.kind === 'dialog' && chat.members) {
+          this.indexDialog.run(chat.members[0], m.chatId);
+          this.indexDialog.run(chat.members[1], m.chatId);
+        }
+      }
+    });
+    this.saveMarksTx = db.transaction((chatId: string, marks: readonly Marks[]) => {
+      for (const m of marks) {
+        this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
+      }
+    });
+  }
+
+  /** The whole batch is one transaction (one fsync): any failing message rejects it and stores nothing. */
+  async append(messages: readonly StoredMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    this.timeAppend(() => this.appendTx.immediate(messages));
+  }
+
+  /** Rejects a query with both bounds, which the port rules out. */
+  async history(chatId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    const { before, after } = query;
+    if (before !== undefined && after !== undefined) {
+      throw new RangeError('history: before and after are exclusive');
+    }
+    const limit = Math.floor(query.limit);
+    if (!(limit > 0)) return [];
+    return this.timeHistory(() => {
+      if (after !== undefined) return this.oldestAfter.all(chatId, after, limit);
+      const rows =
+        before !== undefined ? this.newestBefore.all(chatId, before, limit) : this.newest.all(chatId, limit);
+      return rows.reverse();
+    });
+  }
+
+  async chatStates(chatIds: readonly string[]): Promise<Map<string, ChatState>> {
+    if (chatIds.length === 0) return new Map();
+    const rows = this.timeStates(() => this.states.all(JSON.stringify(chatIds)));
+    return new Map(rows.map((s) => [s.chatId, s]));
+  }
+
+  async marks(chatId: string): Promise<Marks[]> {
+    return this.timeMarks(() => this.marksOfChat.all(chatId));
+  }
+
+  async marksOfUser(login: string, chatIds: readonly string[]): Promise<Map<string, Marks>> {
+    if (chatIds.length === 0) return new Map();
+    const rows = this.timeMarksOfUser(() => this.marksOfLogin.all(JSON.stringify(chatIds), login));
+    return new Map(
+      rows.map((r) => [r.chatId, { login: r.login, deliveredId: r.deliveredId, readId: r.readId }]),
+    );
+  }
+
+  async saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
+    if (marks.length === 0) return;
+    this.timeSaveMarks(() => this.saveMarksTx.immediate(chatId, marks));
+  }
+
+  async dialogsOfUser(login: string): Promise<string[]> {
+    return this.timeDialogs(() => this.dialogs.all(login).map((row) => row.chatId));
+  }
+}
