@@ -11,10 +11,12 @@
  * | gateways                    | zset   | gateway            | live gateways: member node id, score = expiry ms     |
  * | route:{login}               | hash   | gateway, presence  | node id → open sockets of the user on that gateway   |
  * | gw-users:{node}             | set    | gateway, presence  | logins with sockets on the gateway (for cleanup)     |
+ * | gw-watch:{node}             | hash   | gateway, presence  | "watcher peer" → sockets of the gateway watching     |
  * | gw:{node}                   | stream | shard, presence    | the gateway's inbox of events to push (InboxEntry)   |
  * | watchers:{login}            | hash   | gateway            | login → sockets watching a dialog with {login}       |
  * | presence:events             | stream | gateway            | first-up / last-down of a user on a gateway          |
- * | presence:state              | hash   | presence           | login → "1:<lastSeenMs>" online / "0:<lastSeenMs>"   |
+ * | presence:state              | hash   | presence           | login → "1:<sinceMs>" online / "0:<lastSeenMs>"      |
+ * | presence:online             | set    | presence           | logins whose presence:state is online                |
  * | presence:active             | zset   | gateway            | login → active-until ms (POST /user/active/update)   |
  * | rl:{name}:{id}              | string | gateway            | rate-limit window counter                            |
  * | bull:*                      | (bullmq)| shard, relay      | BullMQ queues (prefix {REDIS_PREFIX}bull)            |
@@ -46,6 +48,9 @@ export class Keys {
   inbox(node: string): string {
     return `${this.prefix}gw:${node}`;
   }
+  gatewayWatches(node: string): string {
+    return `${this.prefix}gw-watch:${node}`;
+  }
   watchers(login: string): string {
     return `${this.prefix}watchers:${login}`;
   }
@@ -54,6 +59,9 @@ export class Keys {
   }
   presenceState(): string {
     return `${this.prefix}presence:state`;
+  }
+  presenceOnline(): string {
+    return `${this.prefix}presence:online`;
   }
   presenceActive(): string {
     return `${this.prefix}presence:active`;

@@ -1,0 +1,27 @@
+/**
+ * Presence: who is online and when users were last seen.
+ *
+ * - Gateways use `PresenceClient` (socket counts, open dialogs, activity, REST reads).
+ * - Shards use `routesOf` to find the live gateways where users are connected.
+ * - Anyone may read presence:state with `readPresence` or over gRPC
+ *   (`createPresenceClient`, PresenceService.Get).
+ * - The presence service process (presence/main.ts) runs `PresenceEngine`.
+ *
+ * Redis keys involved (common/keys.ts): gateways, route:{login}, gw-users:{node},
+ * gw-watch:{node}, watchers:{login}, presence:events, presence:state,
+ * presence:online, presence:active, and the gateways' inboxes gw:{node}.
+ */
+import { PresenceService } from '../proto/gen/gmessenger/v1/presence_pb.js';
+import { createClient } from '../proto/grpc.js';
+
+export { PresenceClient, PRESENCE_EVENTS_MAXLEN, type PresenceClientOptions } from './client.js';
+export { PresenceEngine, type PresenceChange, type PresenceEngineOptions } from './engine.js';
+export { routesOf } from './routes.js';
+export { parseState, readPresence, type PresenceInfo } from './state.js';
+
+/** gRPC client of the presence service (PresenceService.Get). */
+export function createPresenceClient(address: string) {
+  return createClient(PresenceService, address);
+}
+
+export type PresenceGrpcClient = ReturnType<typeof createPresenceClient>;
