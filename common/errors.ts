@@ -62,7 +62,10 @@ export class AppError extends Error {
 
   /** The public JSON body of API.md: `{"error": {"code","message","field"?}}`. */
   toBody(): { error: { code: string; message: string; field?: string } } {
-    const error: { code: string; message: string; field?: string } = { code: this.code, message: this.message };
+    const error: { code: string; message: string; field?: string } = {
+      code: this.code,
+      message: this.message,
+    };
     if (this.field) error.field = this.field;
     return { error };
   }

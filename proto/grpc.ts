@@ -48,7 +48,9 @@ function deserializer(schema: DescMessage) {
 }
 
 /** Builds the grpc-js service definition of a protobuf-es service, keyed by method local name. */
-export function serviceDefinition<T extends GenServiceMethods>(service: GenService<T>): grpc.ServiceDefinition {
+export function serviceDefinition<T extends GenServiceMethods>(
+  service: GenService<T>,
+): grpc.ServiceDefinition {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     definition[method.localName] = {
@@ -76,7 +78,10 @@ export function addService<T extends GenServiceMethods>(
     const handler = impl[method.localName as keyof T] as unknown;
     if (method.methodKind === 'unary') {
       const unary = handler as (req: unknown, call: unknown) => Promise<unknown>;
-      handlers[method.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      handlers[method.localName] = (
+        call: grpc.ServerUnaryCall<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
         const stop = grpcServerSeconds.startTimer({ method: method.name });
         unary(call.request, call).then(
           (result) => {
@@ -121,16 +126,21 @@ export function createClient<T extends GenServiceMethods>(
         new Promise((resolve, reject) => {
           const stop = grpcClientSeconds.startTimer({ method: method.name });
           const deadline = new Date(Date.now() + (options.timeoutMs ?? 5000));
-          fn(request, new grpc.Metadata(), { deadline }, (err: grpc.ServiceError | null, response: unknown) => {
-            if (err) {
-              const appError = appErrorFromGrpc(err);
-              stop({ code: appError.code });
-              reject(appError);
-            } else {
-              stop({ code: 'OK' });
-              resolve(response);
-            }
-          });
+          fn(
+            request,
+            new grpc.Metadata(),
+            { deadline },
+            (err: grpc.ServiceError | null, response: unknown) => {
+              if (err) {
+                const appError = appErrorFromGrpc(err);
+                stop({ code: appError.code });
+                reject(appError);
+              } else {
+                stop({ code: 'OK' });
+                resolve(response);
+              }
+            },
+          );
         });
     } else if (method.methodKind === 'bidi_streaming') {
       client[method.localName] = () => fn();

@@ -1,0 +1,220 @@
+/**
+ * GET /chats and GET /users: the caller's chat list (API.md "Chats"). Chats
+ * with messages come first, newest activity first; then every remaining chat
+ * (groups without messages and a dialog entry for every other user) by name.
+ * The second part is read page by page from the store's (username, login)
+ * order, so a page costs O(limit), not O(all users).
+ *
+ * The cursor is opaque base64url JSON: `{"a": offset}` inside the active part,
+ * `{"n": name, "i": id}` (last emitted key) inside the by-name part.
+ */
+import { AppError } from '../common/errors.js';
+import { dialogPeer } from '../common/ids.js';
+import { isoTime } from '../common/time.js';
+import type { ChatState, GroupRecord, Store, UserProfile } from '../store/index.js';
+import type { Reply, RequestContext } from './http.js';
+import type { PresenceView } from './presence-view.js';
+import { requireSession, type Sessions } from './sessions.js';
+import { intParam } from './validate.js';
+
+interface ChatEntry {
+  type: 'dialog' | 'group';
+  id: string;
+  name: string;
+  last_message: string | null;
+  last_message_id: number | null;
+  last_message_time: string | null;
+  unread: number;
+  public?: boolean;
+  is_online?: boolean;
+  last_seen?: string | null;
+}
+
+type Cursor = { a: number } | { n: string; i: string };
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(raw: string | null): Cursor | null {
+  if (raw === null) return null;
+  try {
+    const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (typeof c.a === 'number' && Number.isInteger(c.a) && c.a >= 0) return { a: c.a };
+    if (typeof c.n === 'string' && typeof c.i === 'string') return { n: c.n, i: c.i };
+  } catch {
+    // fall through
+  }
+  throw new AppError('invalid_param', 'malformed cursor', 'cursor');
+}
+
+function keyAfter(name: string, id: string, cursor: { n: string; i: string }): boolean {
+  return name > cursor.n || (name === cursor.n && id > cursor.i);
+}
+
+export class ChatList {
+  constructor(
+    private readonly store: Store,
+    private readonly sessions: Sessions,
+    private readonly presence: PresenceView,
+  ) {}
+
+  chats = async (ctx: RequestContext): Promise<Reply> => {
+    const { login } = await requireSession(this.sessions, ctx);
+    const limit = intParam(ctx.query, 'limit', 1, 1000) ?? 500;
+    const cursor = decodeCursor(ctx.query.get('cursor'));
+    const { store } = this;
+
+    const [memberGroupIds, publicGroups, dialogIds] = await Promise.all([
+      store.groups.groupsOfUser(login),
+      store.groups.publicGroups(),
+      store.messages.dialogsOfUser(login),
+    ]);
+    const groups = new Map<string, GroupRecord>();
+    for (const g of publicGroups) groups.set(g.id, g);
+    const missing = memberGroupIds.filter((id) => !groups.has(id));
+    if (missing.length > 0) for (const [id, g] of await store.groups.getGroups(missing)) groups.set(id, g);
+    const groupChatIds = [...groups.keys()].map((id) => `g:${id}`);
+    const allChatIds = [...dialogIds, ...groupChatIds];
+    const [states, marks] = await Promise.all([
+      store.messages.chatStates(allChatIds),
+      store.messages.marksOfUser(login, allChatIds),
+    ]);
+
+    const unreadOf = (chatId: string, state: ChatState | undefined) =>
+      state ? Math.max(0, state.lastId - (marks.get(chatId)?.readId ?? 0)) : 0;
+
+    // Part 1: chats with messages, newest activity first.
+    const active = allChatIds
+      .map((chatId) => ({ chatId, state: states.get(chatId) }))
+      .filter((c): c is { chatId: string; state: ChatState } => !!c.state && c.state.lastId > 0)
+      .sort((a, b) => (b.state.lastTime ?? 0) - (a.state.lastTime ?? 0) || (a.chatId < b.chatId ? -1 : 1));
+    const activeDialogPeers = new Set(dialogIds.map((id) => dialogPeer(id, login)));
+
+    const page: { chatId: string; state?: ChatState; profile?: UserProfile; group?: GroupRecord }[] = [];
+    let next: Cursor | null = null;
+    const start = cursor && 'a' in cursor ? cursor.a : cursor ? active.length : 0;
+    for (let i = start; i < active.length && page.length < limit; i++) page.push(active[i]!);
+    if (page.length === limit && start + page.length < active.length) {
+      next = { a: start + page.length };
+    } else {
+      // Part 2: groups without messages and users without a dialog, by (name, id).
+      const after = cursor && 'n' in cursor ? cursor : null;
+      const quietGroups = [...groups.values()]
+        .filter((g) => !(states.get(`g:${g.id}`)?.lastId ?? 0))
+        .map((g) => ({ name: g.name, id: `g:${g.id}`, group: g }))
+        .filter((g) => !after || keyAfter(g.name, g.id, after))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+      let gi = 0;
+      let userCursor: { username: string; login: string } | null = after
+        ? { username: after.n, login: after.i }
+        : null;
+      let users: UserProfile[] = [];
+      let ui = 0;
+      let usersDone = false;
+      let lastKey: { n: string; i: string } | null = null;
+      while (page.length < limit) {
+        if (ui >= users.length && !usersDone) {
+          users = await store.users.listByName(userCursor, Math.min(1000, limit + 50));
+          ui = 0;
+          if (users.length === 0) usersDone = true;
+          else
+            userCursor = {
+              username: users[users.length - 1]!.username,
+              login: users[users.length - 1]!.login,
+            };
+        }
+        const user = ui < users.length ? users[ui] : undefined;
+        const group = gi < quietGroups.length ? quietGroups[gi] : undefined;
+        if (!user && !group) break;
+        const takeGroup =
+          group &&
+          (!user || group.name < user.username || (group.name === user.username && group.id < user.login));
+        if (takeGroup) {
+          gi++;
+          page.push({ chatId: group!.id, group: group!.group });
+          lastKey = { n: group!.name, i: group!.id };
+        } else {
+          ui++;
+          lastKey = { n: user!.username, i: user!.login };
+          if (user!.login === login || activeDialogPeers.has(user!.login)) continue;
+          page.push({ chatId: `d:${user!.login}`, profile: user! });
+        }
+      }
+      if (page.length === limit && lastKey) {
+        const moreGroups = gi < quietGroups.length;
+        const moreUsers =
+          ui < users.length || (!usersDone && (await store.users.listByName(userCursor, 1)).length > 0);
+        if (moreGroups || moreUsers) next = lastKey;
+      }
+    }
+
+    // Resolve names and presence for the page only.
+    const peers = page
+      .map((p) =>
+        p.profile
+          ? p.profile.login
+          : p.chatId.startsWith('d:') && p.state
+            ? dialogPeer(p.chatId, login)
+            : null,
+      )
+      .filter((x): x is string => x !== null);
+    const needProfiles = page
+      .filter((p) => p.state && p.chatId.startsWith('d:'))
+      .map((p) => dialogPeer(p.chatId, login));
+    const [profiles, presence] = await Promise.all([
+      needProfiles.length > 0
+        ? store.users.getProfiles(needProfiles)
+        : Promise.resolve(new Map<string, UserProfile>()),
+      this.presence.get(peers),
+    ]);
+
+    const body: ChatEntry[] = page.map((p) => {
+      const isDialog = p.chatId.startsWith('d:');
+      const state = p.state;
+      const base = {
+        last_message: state?.lastText ?? null,
+        last_message_id: state?.lastId ? state.lastId : null,
+        last_message_time: isoTime(state?.lastTime),
+        unread: unreadOf(p.chatId, state),
+      };
+      if (isDialog) {
+        const peer = p.profile ? p.profile.login : dialogPeer(p.chatId, login);
+        const name = p.profile?.username ?? profiles.get(peer)?.username ?? peer;
+        const pr = presence.get(peer);
+        return {
+          type: 'dialog',
+          id: peer,
+          name,
+          ...base,
+          is_online: pr?.online ?? false,
+          last_seen: isoTime(pr?.lastSeen),
+        };
+      }
+      const group = p.group ?? groups.get(p.chatId.slice(2))!;
+      return { type: 'group', id: group.id, name: group.name, ...base, public: group.isPublic };
+    });
+    const headers: Record<string, string> = { 'cache-control': 'no-store' };
+    if (next) headers.link = `</chats?cursor=${encodeCursor(next)}&limit=${limit}>; rel="next"`;
+    return { status: 200, body, headers };
+  };
+
+  users = async (ctx: RequestContext): Promise<Reply> => {
+    await requireSession(this.sessions, ctx);
+    const query = (ctx.query.get('query') ?? '').trim().toLowerCase();
+    if (query.length > 64)
+      throw new AppError('invalid_param', 'query must be at most 64 characters', 'query');
+    const limit = intParam(ctx.query, 'limit', 1, 100) ?? 20;
+    const found = await this.store.users.search(query, limit);
+    const presence = await this.presence.get(found.map((u) => u.login));
+    return {
+      status: 200,
+      body: found.map((u) => ({
+        login: u.login,
+        username: u.username,
+        is_online: presence.get(u.login)?.online ?? false,
+        last_seen: isoTime(presence.get(u.login)?.lastSeen),
+      })),
+    };
+  };
+}

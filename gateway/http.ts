@@ -1,0 +1,280 @@
+/**
+ * The gateway's HTTP layer on uWebSockets.js: a route table with path
+ * parameters and per-method handlers, 404/405 answers, body reading with a
+ * size limit (413), JSON parsing (400 invalid_json), security headers, and the
+ * single place where AppErrors become HTTP responses.
+ *
+ * uWS hands over a request object that is only valid synchronously, so
+ * everything a handler may need (headers, query, address) is copied into a
+ * plain `RequestContext` before any await.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { AppError, toAppError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { httpRequests, httpSeconds } from '../common/metrics.js';
+
+export type Method = 'get' | 'post' | 'delete' | 'put' | 'patch';
+
+export interface RequestContext {
+  method: string;
+  path: string;
+  /** Route pattern, for metrics labels. */
+  route: string;
+  params: string[];
+  query: URLSearchParams;
+  headers: {
+    cookie: string;
+    authorization: string;
+    contentType: string;
+    origin: string;
+    host: string;
+    forwardedFor: string;
+    forwardedProto: string;
+  };
+  remoteAddress: string;
+  /** The request body parsed as JSON (rejects with invalid_json / payload_too_large). */
+  json(): Promise<unknown>;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  201: '201 Created',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+/** Headers on every response. The web client's CSP is added by the static handler. */
+export const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+function statusLine(status: number): string {
+  return STATUS_TEXT[status] ?? `${status} Unknown`;
+}
+
+/** Writes a complete response (corked). Safe to call once; ignored after abort. */
+export function send(
+  res: HttpResponse,
+  state: { aborted: boolean },
+  reply: Reply,
+  extra?: Record<string, string>,
+): void {
+  if (state.aborted) return;
+  const body =
+    reply.body === undefined || reply.status === 204
+      ? ''
+      : typeof reply.body === 'string'
+        ? reply.body
+        : JSON.stringify(reply.body);
+  res.cork(() => {
+    res.writeStatus(statusLine(reply.status));
+    for (const k in SECURITY_HEADERS) res.writeHeader(k, SECURITY_HEADERS[k]!);
+    if (body) res.writeHeader('content-type', 'application/json; charset=utf-8');
+    if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
+    if (extra) for (const k in extra) res.writeHeader(k, extra[k]!);
+    res.end(body);
+  });
+}
+
+export function errorReply(err: AppError): Reply {
+  const headers: Record<string, string> = {};
+  if (err.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterS)));
+  return { status: err.httpStatus, body: err.toBody(), headers };
+}
+
+function readBody(res: HttpResponse, limit: number, state: { aborted: boolean }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        done = true;
+        reject(new AppError('payload_too_large', `request body exceeds ${limit} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) {
+        done = true;
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      }
+    });
+    if (state.aborted) reject(new AppError('internal', 'aborted'));
+  });
+}
+
+export interface RouterOptions {
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  logger: Logger;
+}
+
+/** Registers routes on the uWS app: `route('/dialog/:login', { get: handler })`. */
+export class Router {
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly options: RouterOptions,
+  ) {}
+
+  route(pattern: string, handlers: Partial<Record<Method, Handler>>): void {
+    const allow = Object.keys(handlers)
+      .map((m) => m.toUpperCase())
+      .join(', ');
+    const paramCount = (pattern.match(/:/g) ?? []).length;
+    this.app.any(pattern, (res, req) => {
+      const method = req.getMethod().toLowerCase() as Method;
+      const handler = handlers[method];
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      if (!handler) {
+        send(res, state, errorReply(new AppError('method_not_allowed', `use ${allow}`)), { allow });
+        return;
+      }
+      this.dispatch(res, req, state, pattern, paramCount, handler, method);
+    });
+  }
+
+  /** 404 for everything not routed (and not served by the static handler). */
+  fallback(): void {
+    this.app.any('/*', (res) => {
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      send(res, state, errorReply(new AppError('not_found', 'no such route')));
+    });
+  }
+
+  private dispatch(
+    res: HttpResponse,
+    req: HttpRequest,
+    state: { aborted: boolean },
+    pattern: string,
+    paramCount: number,
+    handler: Handler,
+    method: string,
+  ): void {
+    const started = performance.now();
+    const params: string[] = [];
+    for (let i = 0; i < paramCount; i++) params.push(safeDecode(req.getParameter(i) ?? ''));
+    const hasBody = method === 'post' || method === 'put' || method === 'patch' || method === 'delete';
+    const contentLength = Number(req.getHeader('content-length') || 0);
+    const ctx: RequestContext = {
+      method,
+      path: req.getUrl(),
+      route: pattern,
+      params,
+      query: new URLSearchParams(req.getQuery() ?? ''),
+      headers: {
+        cookie: req.getHeader('cookie'),
+        authorization: req.getHeader('authorization'),
+        contentType: req.getHeader('content-type'),
+        origin: req.getHeader('origin'),
+        host: req.getHeader('host'),
+        forwardedFor: req.getHeader('x-forwarded-for'),
+        forwardedProto: req.getHeader('x-forwarded-proto'),
+      },
+      remoteAddress: '',
+      json: () => Promise.reject(new AppError('invalid_json', 'a JSON body is required')),
+    };
+    ctx.remoteAddress =
+      this.options.trustProxy && ctx.headers.forwardedFor
+        ? ctx.headers.forwardedFor.split(',')[0]!.trim()
+        : Buffer.from(res.getRemoteAddressAsText()).toString();
+    let bodyPromise: Promise<Buffer> | null = null;
+    if (hasBody) {
+      if (contentLength > this.options.bodyLimitBytes) {
+        send(
+          res,
+          state,
+          errorReply(
+            new AppError('payload_too_large', `request body exceeds ${this.options.bodyLimitBytes} bytes`),
+          ),
+          {
+            connection: 'close',
+          },
+        );
+        return;
+      }
+      bodyPromise = readBody(res, this.options.bodyLimitBytes, state);
+      bodyPromise.catch(() => undefined);
+      ctx.json = async () => {
+        const raw = await bodyPromise!;
+        if (raw.length === 0) throw new AppError('invalid_json', 'a JSON body is required');
+        try {
+          return JSON.parse(raw.toString('utf8')) as unknown;
+        } catch {
+          throw new AppError('invalid_json', 'body is not valid JSON');
+        }
+      };
+    }
+    const finish = (reply: Reply) => {
+      httpRequests.inc({ route: pattern, status: `${Math.floor(reply.status / 100)}xx` });
+      httpSeconds.observe({ route: pattern }, (performance.now() - started) / 1000);
+      send(res, state, reply);
+    };
+    let result: Promise<Reply> | Reply;
+    try {
+      result = handler(ctx);
+    } catch (err) {
+      finish(this.toReply(err, ctx));
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(finish, (err: unknown) => finish(this.toReply(err, ctx)));
+    } else {
+      finish(result);
+    }
+  }
+
+  private toReply(err: unknown, ctx: RequestContext): Reply {
+    const appError = toAppError(err);
+    if (appError.code === 'internal') this.options.logger.error({ err, route: ctx.route }, 'request failed');
+    return errorReply(appError);
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Reads one cookie value from a Cookie header. */
+export function cookieValue(header: string, name: string): string {
+  if (!header) return '';
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return '';
+}

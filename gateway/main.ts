@@ -1,0 +1,179 @@
+/**
+ * Gateway process entry: HTTP + WebSocket on uWebSockets.js, routing every
+ * chat operation to its shard, pushing inbox events to local sockets.
+ */
+import { Redis } from 'ioredis';
+import { loadConfig } from '../common/config.js';
+import { Keys } from '../common/keys.js';
+import { createLogger } from '../common/logger.js';
+import { collectDefaults, startOpsServer } from '../common/metrics.js';
+import { isoTime } from '../common/time.js';
+import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
+import { PresenceClient } from '../presence/index.js';
+import { ShardDirectory } from '../shards/index.js';
+import { openStore } from '../store/index.js';
+import { Auth } from './auth.js';
+import { ChatList } from './chats.js';
+import { Router } from './http.js';
+import { chatRef, eventJson, Hub } from './hub.js';
+import { InboxReader } from './inbox.js';
+import { RateLimiter } from './rate-limit.js';
+import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
+import { Sessions } from './sessions.js';
+import { ShardClient } from './shard-client.js';
+import { serveWebClient } from './static.js';
+import { loadUws } from './uws.js';
+import { WsEndpoints } from './ws.js';
+
+const config = loadConfig('gateway');
+const logger = createLogger('gateway', config.nodeId, config.logLevel);
+collectDefaults('gateway');
+
+/** How often delivered marks collected from pushes are sent to the shards. */
+const DELIVERED_FLUSH_MS = 50;
+
+async function main(): Promise<void> {
+  const uws = loadUws();
+  const keys = new Keys(config.redisPrefix);
+  const redisOptions = { maxRetriesPerRequest: 2, enableAutoPipelining: true };
+  const redis = new Redis(config.redisUrl, redisOptions);
+  const subscriber = new Redis(config.redisUrl);
+  const inboxRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  for (const r of [redis, subscriber, inboxRedis])
+    r.on('error', (err) => logger.warn({ err }, 'redis error'));
+
+  const store = await openStore(config);
+  const directory = new ShardDirectory(redis, keys);
+  await directory.start();
+  const shards = new ShardClient(directory, logger.child({ component: 'shard-client' }));
+  const sessions = new Sessions(redis, subscriber, keys, config.sessionTtlS);
+  await sessions.start();
+  const presence = new PresenceClient({
+    redis,
+    keys,
+    node: config.nodeId,
+    config,
+    logger: logger.child({ component: 'presence' }),
+  });
+  await presence.start();
+
+  // Delivered marks: the highest id pushed per (chat, user), sent in batches.
+  let delivered = new Map<string, { chatId: string; login: string; id: number }>();
+  const deliveredTimer = setInterval(() => {
+    if (delivered.size === 0) return;
+    const batch = delivered;
+    delivered = new Map();
+    for (const d of batch.values()) {
+      shards
+        .call(d.chatId, d.login, { case: 'mark', value: { kind: MarkKind.DELIVERED, id: d.id } }, true)
+        .catch((err: unknown) => {
+          logger.debug({ err, chat: d.chatId }, 'delivered mark not recorded');
+        });
+    }
+  }, DELIVERED_FLUSH_MS);
+  deliveredTimer.unref();
+
+  const hub = new Hub(
+    {
+      delivered(chatId, login, id) {
+        const key = `${chatId}\u0000${login}`;
+        const prev = delivered.get(key);
+        if (!prev || prev.id < id) delivered.set(key, { chatId, login, id });
+      },
+      async fetchAfter(conn, chatId, after) {
+        const h = expect(
+          await shards.call(chatId, conn.login, { case: 'history', value: { after, limit: 500 } }, true),
+          'history',
+        );
+        return h.messages.map((m) => {
+          const body: Record<string, unknown> = {
+            chat: chatRef(chatId, conn.login),
+            id: m.id,
+            text: m.text,
+            sender: m.sender,
+            status: STATUS_NAME[m.status],
+            time: isoTime(m.timeMs),
+          };
+          if (chatId.startsWith('d:'))
+            body.receiver = m.sender === conn.login ? chatRef(chatId, conn.login).id : conn.login;
+          if (m.clientId && m.sender === conn.login) body.client_id = m.clientId;
+          return { id: m.id, json: eventJson('new_message', body) };
+        });
+      },
+    },
+    logger.child({ component: 'hub' }),
+  );
+
+  const app = uws.App();
+  const router = new Router(app, {
+    bodyLimitBytes: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    logger,
+  });
+  const limiter = new RateLimiter(redis, keys);
+  const auth = new Auth(store, sessions, limiter, config);
+  const chatList = new ChatList(store, sessions, presence);
+  const routes = new ChatRoutes(store, sessions, shards, presence);
+  const ws = new WsEndpoints({ node: config.nodeId, config, store, sessions, shards, presence, hub, logger });
+  sessions.onRevoked((tokenHash) => ws.revoke(tokenHash));
+
+  router.route('/register', { post: auth.register });
+  router.route('/login', { post: auth.login });
+  router.route('/logout', { post: auth.logout });
+  router.route('/me', { get: auth.me });
+  router.route('/chats', { get: chatList.chats });
+  router.route('/users', { get: chatList.users });
+  router.route('/dialog/:login', { get: routes.dialog });
+  router.route('/groups', { post: routes.createGroup });
+  router.route('/group/:id', { get: routes.group });
+  router.route('/group/:id/members', { get: routes.members, post: routes.addMember });
+  router.route('/group/:id/members/:login', { delete: routes.removeMember });
+  router.route('/user/active/update', { post: routes.markActive });
+  router.route('/user/active/:login', { get: routes.userActive });
+  ws.register(app);
+  const files = serveWebClient(app, config.webRoot, logger);
+  router.fallback();
+
+  const inbox = new InboxReader(inboxRedis, keys, config.nodeId, (entry) => hub.dispatch(entry), logger);
+  await inbox.start();
+
+  const listenSocket = await new Promise<unknown>((resolve, reject) => {
+    app.listen(config.httpHost, config.httpPort, (socket) =>
+      socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.httpHost}:${config.httpPort}`)),
+    );
+  });
+  let ready = true;
+  const ops = await startOpsServer(config.metricsHost, config.metricsPort || 9100, () => ready);
+  logger.info(
+    { http: `http://${config.httpHost}:${config.httpPort}/`, metricsPort: ops.port, webFiles: files },
+    'gateway ready',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ready = false;
+    logger.info({ signal }, 'gateway draining');
+    uws.us_listen_socket_close(listenSocket as never);
+    ws.closeAll();
+    clearInterval(deliveredTimer);
+    await inbox.stop();
+    await presence.stop().catch(() => undefined);
+    directory.stop();
+    shards.close();
+    await store.close();
+    await ops.close();
+    redis.disconnect();
+    subscriber.disconnect();
+    logger.info('gateway stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'gateway failed to start');
+  process.exit(1);
+});

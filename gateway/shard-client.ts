@@ -1,0 +1,195 @@
+/**
+ * The gateway's side of ShardService.Exchange: one long-lived bidirectional
+ * stream per shard, requests of one event-loop turn sent as one batch frame,
+ * responses matched by seq. Calls are routed to the chat's owner by
+ * rendezvous hashing; `wrong_shard` (not executed) is always retried after
+ * refreshing membership, and a broken stream (outcome unknown) only for
+ * operations that are safe to repeat — a send is, when it carries a client_id.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { AppError, isErrorCode } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { sleep } from '../common/time.js';
+import { createClient, type ServiceClient } from '../proto/grpc.js';
+import {
+  ExchangeRequestSchema,
+  ShardService,
+  ShardRequestSchema,
+  type ExchangeResponse,
+  type ShardRequest,
+  type ShardResponse,
+} from '../proto/gen/gmessenger/v1/shard_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import type { ShardDirectory } from '../shards/index.js';
+
+type ShardMethods = typeof ShardService extends GenService<infer T> ? T : never;
+type RequestInit = Exclude<MessageInitShape<typeof ShardRequestSchema>, ShardRequest>;
+export type ShardOp = RequestInit['op'];
+export type ShardResult = ShardResponse['result'];
+
+/** How long a call keeps retrying through ownership moves and failover. */
+const CALL_DEADLINE_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 8_000;
+
+interface Pending {
+  resolve: (r: ShardResponse) => void;
+  reject: (e: AppError) => void;
+  timer: NodeJS.Timeout;
+}
+
+class ShardConnection {
+  private readonly client: ServiceClient<ShardMethods>;
+  private stream: grpc.ClientDuplexStream<
+    MessageInitShape<typeof ExchangeRequestSchema>,
+    ExchangeResponse
+  > | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: RequestInit[] = [];
+  private scheduled = false;
+  private seq = 0;
+
+  constructor(
+    readonly address: string,
+    private readonly logger: Logger,
+  ) {
+    this.client = createClient(ShardService, address);
+  }
+
+  private open(): grpc.ClientDuplexStream<MessageInitShape<typeof ExchangeRequestSchema>, ExchangeResponse> {
+    if (this.stream) return this.stream;
+    const stream = this.client.exchange();
+    stream.on('data', (batch: ExchangeResponse) => {
+      for (const response of batch.responses) {
+        const p = this.pending.get(response.seq);
+        if (!p) continue;
+        this.pending.delete(response.seq);
+        clearTimeout(p.timer);
+        p.resolve(response);
+      }
+    });
+    const broken = () => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      const lost = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of lost) {
+        clearTimeout(p.timer);
+        p.reject(new AppError('unavailable', 'shard connection lost'));
+      }
+    };
+    stream.on('error', (err: Error) => {
+      this.logger.debug({ err, shard: this.address }, 'shard stream error');
+      broken();
+    });
+    stream.on('end', broken);
+    stream.on('close', broken);
+    this.stream = stream;
+    return stream;
+  }
+
+  request(req: Omit<RequestInit, 'seq'>): Promise<ShardResponse> {
+    return new Promise((resolve, reject) => {
+      this.seq = (this.seq + 1) >>> 0 || 1;
+      const seq = this.seq;
+      const timer = setTimeout(() => {
+        if (this.pending.delete(seq)) reject(new AppError('unavailable', 'shard did not answer in time'));
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(seq, { resolve, reject, timer });
+      this.outbox.push({ ...req, seq });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.outbox;
+    this.outbox = [];
+    if (batch.length === 0) return;
+    try {
+      this.open().write(create(ExchangeRequestSchema, { requests: batch }));
+    } catch (err) {
+      this.logger.warn({ err, shard: this.address }, 'shard stream write failed');
+      for (const r of batch) {
+        const p = this.pending.get(r.seq!);
+        if (!p) continue;
+        this.pending.delete(r.seq!);
+        clearTimeout(p.timer);
+        p.reject(new AppError('unavailable', 'shard connection lost'));
+      }
+    }
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.client.close();
+  }
+}
+
+export class ShardClient {
+  private readonly connections = new Map<string, ShardConnection>();
+
+  constructor(
+    private readonly directory: ShardDirectory,
+    private readonly logger: Logger,
+  ) {}
+
+  private connection(address: string): ShardConnection {
+    let c = this.connections.get(address);
+    if (!c) {
+      c = new ShardConnection(address, this.logger);
+      this.connections.set(address, c);
+    }
+    return c;
+  }
+
+  /**
+   * Runs one operation on the chat's owning shard and returns its result;
+   * AppErrors from the actor are rethrown as they are.
+   */
+  async call(chatId: string, user: string, op: ShardOp, idempotent: boolean): Promise<ShardResult> {
+    const deadline = Date.now() + CALL_DEADLINE_MS;
+    let backoff = 20;
+    for (;;) {
+      const owner = this.directory.owner(chatId);
+      if (owner) {
+        let response: ShardResponse | null = null;
+        let retry = false;
+        try {
+          response = await this.connection(owner.address).request({ chatId, user, op });
+        } catch (err) {
+          if (!idempotent)
+            throw err instanceof AppError ? err : new AppError('unavailable', 'shard unavailable');
+          retry = true;
+        }
+        if (response) {
+          if (!response.error) return response.result;
+          const code = response.error.code;
+          if (code !== 'wrong_shard') {
+            throw new AppError(
+              isErrorCode(code) ? code : 'internal',
+              response.error.message,
+              response.error.field || undefined,
+            );
+          }
+          retry = true;
+        }
+        if (!retry) throw new AppError('internal', 'no answer');
+      }
+      if (Date.now() + backoff > deadline)
+        throw new AppError('unavailable', 'chat temporarily unavailable, try again');
+      await sleep(backoff);
+      backoff = Math.min(500, backoff * 2);
+      await this.directory.refresh().catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    for (const c of this.connections.values()) c.close();
+    this.connections.clear();
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * WebSocket endpoints (API.md "WebSocket"): /dialog/{login}/ws, /group/{id}/ws
+ * and the multiplexed /chats/ws. The upgrade is authorised before it is
+ * accepted (session, Origin allow-list, chat access at the owning shard), and
+ * the socket is registered for routing before the client sees it open, so a
+ * client that opens, then catches up with `?after=`, misses nothing.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
+import { AppError, toAppError } from '../common/errors.js';
+import type { Config } from '../common/config.js';
+import { dialogChatId, GROUP_ID_RE, groupChatId } from '../common/ids.js';
+import type { Logger } from '../common/logger.js';
+import { wsConnections, wsErrors, wsEventsReceived } from '../common/metrics.js';
+import { isoTime } from '../common/time.js';
+import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
+import type { Store } from '../store/index.js';
+import { errorReply, send, type RequestContext } from './http.js';
+import { chatRef, eventJson, type Conn, type Hub } from './hub.js';
+import type { PresenceView } from './presence-view.js';
+import { expect, STATUS_NAME } from './routes.js';
+import { presentedToken, type Sessions } from './sessions.js';
+import type { ShardClient } from './shard-client.js';
+import * as v from './validate.js';
+
+/** Errors within this window beyond the budget close the socket (policy violation). */
+const ERROR_WINDOW_MS = 10_000;
+const ERROR_BUDGET = 50;
+const TYPING_INTERVAL_MS = 2000;
+/** Per-user send budget on this gateway: a token bucket refilled at SEND_RATE_LIMIT per second. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export interface WsDeps {
+  node: string;
+  config: Config;
+  store: Store;
+  sessions: Sessions;
+  shards: ShardClient;
+  presence: PresenceView;
+  hub: Hub;
+  logger: Logger;
+}
+
+export class WsEndpoints {
+  private seq = 0;
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly ownOrigins: Set<string>;
+
+  constructor(private readonly deps: WsDeps) {
+    this.ownOrigins = new Set(deps.config.allowedOrigins);
+    if (deps.config.publicOrigin) this.ownOrigins.add(deps.config.publicOrigin);
+  }
+
+  register(app: TemplatedApp): void {
+    const { config } = this.deps;
+    for (const [pattern, kind] of [
+      ['/dialog/:login/ws', 'dialog'],
+      ['/group/:id/ws', 'group'],
+      ['/chats/ws', 'all'],
+    ] as const) {
+      app.ws<Conn>(pattern, {
+        maxPayloadLength: config.wsMaxFrameBytes,
+        maxBackpressure: config.wsMaxBackpressureBytes,
+        closeOnBackpressureLimit: 1,
+        idleTimeout: config.wsIdleTimeoutS,
+        sendPingsAutomatically: true,
+        upgrade: (res, req, context) => this.upgrade(res, req, context, kind),
+        open: (ws) => this.open(ws),
+        message: (ws, message, isBinary) => this.message(ws, message, isBinary),
+        close: (ws) => this.close(ws),
+      });
+    }
+  }
+
+  private originAllowed(origin: string, host: string): boolean {
+    if (!origin) return true; // not a browser: the session is the credential
+    if (this.ownOrigins.has(origin)) return true;
+    if (!this.deps.config.publicOrigin && (origin === `http://${host}` || origin === `https://${host}`))
+      return true;
+    return false;
+  }
+
+  private upgrade(
+    res: HttpResponse,
+    req: HttpRequest,
+    context: us_socket_context_t,
+    kind: Conn['kind'],
+  ): void {
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const headers: RequestContext['headers'] = {
+      cookie: req.getHeader('cookie'),
+      authorization: req.getHeader('authorization'),
+      contentType: '',
+      origin: req.getHeader('origin'),
+      host: req.getHeader('host'),
+      forwardedFor: '',
+      forwardedProto: '',
+    };
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const param = kind === 'all' ? '' : decodeURIComponentSafe(req.getParameter(0) ?? '');
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    this.prepare(kind, param, headers, query).then(
+      (conn) => {
+        if (state.aborted) {
+          void this.release(conn);
+          return;
+        }
+        res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
+      },
+      (err: unknown) => send(res, state, errorReply(toAppError(err))),
+    );
+  }
+
+  private async prepare(
+    kind: Conn['kind'],
+    param: string,
+    headers: RequestContext['headers'],
+    query: URLSearchParams,
+  ): Promise<Conn> {
+    const { sessions, shards, store, presence } = this.deps;
+    const session = await sessions.resolve(presentedToken({ headers, query }, true));
+    if (!session) throw new AppError('unauthorized', 'a valid session is required');
+    if (!this.originAllowed(headers.origin, headers.host))
+      throw new AppError('origin_not_allowed', 'origin not allowed');
+    const login = session.login;
+    const conn: Conn = {
+      id: `${this.deps.node}/${++this.seq}`,
+      login,
+      tokenHash: session.tokenHash,
+      kind,
+      chatId: null,
+      peer: null,
+      cursors: new Map(),
+      holdback: new Map(),
+      repairing: new Set(),
+      ws: null,
+      closed: false,
+      errors: 0,
+      errorWindowStart: Date.now(),
+      typingAt: new Map(),
+    };
+    if (kind === 'dialog') {
+      const peer = v.pathLogin(param);
+      if (peer === login) throw new AppError('self_dialog', 'a dialog needs another user', 'login');
+      conn.peer = peer;
+      conn.chatId = dialogChatId(login, peer);
+    } else if (kind === 'group') {
+      if (!GROUP_ID_RE.test(param)) throw new AppError('group_not_found', 'no such group');
+      conn.chatId = groupChatId(param);
+    }
+    if (conn.chatId) {
+      const access = expect(
+        await shards.call(conn.chatId, login, { case: 'access', value: {} }, true),
+        'history',
+      );
+      conn.cursors.set(conn.chatId, access.lastId);
+    } else {
+      // Multiplexed: start every known chat at its current last id.
+      const [dialogs, groups, publicGroups] = await Promise.all([
+        store.messages.dialogsOfUser(login),
+        store.groups.groupsOfUser(login),
+        store.groups.publicGroups(),
+      ]);
+      const chatIds = [
+        ...new Set([...dialogs, ...groups.map(groupChatId), ...publicGroups.map((g) => groupChatId(g.id))]),
+      ];
+      const states = await store.messages.chatStates(chatIds);
+      for (const chatId of chatIds) conn.cursors.set(chatId, states.get(chatId)?.lastId ?? 0);
+    }
+    await presence.connected(login);
+    if (conn.peer) await presence.watch(login, conn.peer).catch(() => undefined);
+    return conn;
+  }
+
+  private async release(conn: Conn): Promise<void> {
+    const { presence, logger } = this.deps;
+    try {
+      if (conn.peer) await presence.unwatch(conn.login, conn.peer);
+      await presence.disconnected(conn.login);
+    } catch (err) {
+      logger.warn({ err, conn: conn.id }, 'presence update on close failed');
+    }
+  }
+
+  private open(ws: WebSocket<Conn>): void {
+    const conn = ws.getUserData();
+    conn.ws = ws;
+    this.deps.hub.add(conn);
+    wsConnections.inc();
+  }
+
+  private close(ws: WebSocket<Conn>): void {
+    const conn = ws.getUserData();
+    conn.ws = null;
+    this.deps.hub.remove(conn);
+    wsConnections.dec();
+    void this.release(conn);
+  }
+
+  /** Reports a rejected event; a client that keeps misbehaving is disconnected. */
+  private reject(conn: Conn, err: unknown, clientId?: string): void {
+    const e = toAppError(err);
+    if (e.code === 'internal') this.deps.logger.error({ err, conn: conn.id }, 'websocket event failed');
+    wsErrors.inc({ code: e.code });
+    const payload: Record<string, unknown> = { code: e.code, message: e.message };
+    if (clientId) payload.client_id = clientId;
+    this.deps.hub.write(conn, eventJson('error', payload));
+    const now = Date.now();
+    if (now - conn.errorWindowStart > ERROR_WINDOW_MS) {
+      conn.errorWindowStart = now;
+      conn.errors = 0;
+    }
+    if (++conn.errors > ERROR_BUDGET && conn.ws && !conn.closed) {
+      conn.closed = true;
+      conn.ws.end(1008, 'too many invalid events');
+    }
+  }
+
+  private message(ws: WebSocket<Conn>, message: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData();
+    if (isBinary) {
+      this.reject(conn, new AppError('invalid_event', 'frames must be text JSON'));
+      return;
+    }
+    let event: unknown;
+    try {
+      event = JSON.parse(Buffer.from(message).toString('utf8'));
+    } catch {
+      this.reject(conn, new AppError('invalid_json', 'frame is not valid JSON'));
+      return;
+    }
+    if (!v.isObject(event) || typeof event.type !== 'string') {
+      this.reject(conn, new AppError('invalid_event', 'an event is {"type": "...", "payload": {...}}'));
+      return;
+    }
+    const payload = event.payload === undefined ? {} : event.payload;
+    if (!v.isObject(payload)) {
+      this.reject(conn, new AppError('invalid_event', 'payload must be an object'));
+      return;
+    }
+    const type = event.type === 'send message' ? 'send_message' : event.type;
+    switch (type) {
+      case 'send_message':
+        wsEventsReceived.inc({ type });
+        this.sendMessage(conn, payload);
+        return;
+      case 'read':
+        wsEventsReceived.inc({ type });
+        this.read(conn, payload);
+        return;
+      case 'user_activity':
+        wsEventsReceived.inc({ type });
+        this.deps.presence.markActive(conn.login).catch((err: unknown) => this.reject(conn, err));
+        return;
+      case 'typing':
+        wsEventsReceived.inc({ type });
+        this.typing(conn, payload);
+        return;
+      default:
+        wsEventsReceived.inc({ type: 'unknown' });
+        this.reject(
+          conn,
+          new AppError('unknown_type', `unknown event type "${String(event.type).slice(0, 40)}"`),
+        );
+    }
+  }
+
+  /** The chat an event is about: the socket's own, or the `chat` field on /chats/ws. */
+  private chatOf(conn: Conn, chat: unknown): string {
+    if (chat === undefined || chat === null) {
+      if (conn.chatId) return conn.chatId;
+      throw new AppError('invalid_field', 'chat is required on /chats/ws', 'chat');
+    }
+    if (
+      !v.isObject(chat) ||
+      typeof chat.id !== 'string' ||
+      (chat.type !== 'dialog' && chat.type !== 'group')
+    ) {
+      throw new AppError('invalid_field', 'chat must be {"type": "dialog"|"group", "id": "..."}', 'chat');
+    }
+    let chatId: string;
+    if (chat.type === 'dialog') {
+      const peer = chat.id.toLowerCase();
+      if (!v.LOGIN_RE.test(peer)) throw new AppError('invalid_field', 'chat.id is not a valid login', 'chat');
+      if (peer === conn.login) throw new AppError('self_dialog', 'a dialog needs another user', 'chat');
+      chatId = dialogChatId(conn.login, peer);
+    } else {
+      if (!GROUP_ID_RE.test(chat.id)) throw new AppError('group_not_found', 'no such group');
+      chatId = groupChatId(chat.id);
+    }
+    if (conn.chatId && conn.chatId !== chatId) {
+      throw new AppError('forbidden', 'this socket is bound to another chat', 'chat');
+    }
+    return chatId;
+  }
+
+  private takeToken(login: string): boolean {
+    const rate = this.deps.config.sendRateLimit;
+    const now = Date.now();
+    let b = this.buckets.get(login);
+    if (!b) {
+      if (this.buckets.size > 100_000) this.buckets.clear();
+      b = { tokens: rate * 2, at: now };
+      this.buckets.set(login, b);
+    }
+    b.tokens = Math.min(rate * 2, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private sendMessage(conn: Conn, payload: Record<string, unknown>): void {
+    const rawClientId = typeof payload.client_id === 'string' ? payload.client_id.slice(0, 64) : undefined;
+    let chatId: string;
+    let text: string;
+    let clientId: string;
+    try {
+      chatId = this.chatOf(conn, payload.chat);
+      text = v.messageText(payload.text);
+      clientId = v.clientId(payload.client_id);
+      if (!this.takeToken(conn.login)) throw new AppError('rate_limited', 'sending too fast, slow down');
+    } catch (err) {
+      this.reject(conn, err, rawClientId);
+      return;
+    }
+    this.deps.shards
+      .call(
+        chatId,
+        conn.login,
+        { case: 'send', value: { text, clientId, originConn: conn.id, originNode: this.deps.node } },
+        !!clientId,
+      )
+      .then((result) => {
+        const m = expect(result, 'sent');
+        const body: Record<string, unknown> = {
+          chat: chatRef(chatId, conn.login),
+          id: m.id,
+          text: m.text,
+          sender: m.sender,
+          status: STATUS_NAME[m.status],
+          time: isoTime(m.timeMs),
+        };
+        if (chatId.startsWith('d:')) body.receiver = chatRef(chatId, conn.login).id;
+        if (m.clientId) body.client_id = m.clientId;
+        this.deps.hub.deliver(conn, chatId, m.id, eventJson('new_message', body));
+      })
+      .catch((err: unknown) => this.reject(conn, err, clientId || undefined));
+  }
+
+  private read(conn: Conn, payload: Record<string, unknown>): void {
+    let chatId: string;
+    const id = payload.id;
+    try {
+      chatId = this.chatOf(conn, payload.chat);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 4294967295) {
+        throw new AppError('invalid_field', 'id must be a positive integer', 'id');
+      }
+    } catch (err) {
+      this.reject(conn, err);
+      return;
+    }
+    this.deps.shards
+      .call(chatId, conn.login, { case: 'mark', value: { kind: MarkKind.READ, id } }, true)
+      .catch((err: unknown) => this.reject(conn, err));
+  }
+
+  private typing(conn: Conn, payload: Record<string, unknown>): void {
+    let chatId: string;
+    try {
+      chatId = this.chatOf(conn, payload.chat);
+    } catch (err) {
+      this.reject(conn, err);
+      return;
+    }
+    const now = Date.now();
+    if (now - (conn.typingAt.get(chatId) ?? 0) < TYPING_INTERVAL_MS) return;
+    conn.typingAt.set(chatId, now);
+    this.deps.shards
+      .call(chatId, conn.login, { case: 'typing', value: {} }, true)
+      .catch((err: unknown) => this.reject(conn, err));
+  }
+
+  /** Closes every socket opened with a revoked session. */
+  revoke(tokenHash: string): void {
+    for (const conn of this.deps.hub.connsOfToken(tokenHash)) {
+      if (conn.ws && !conn.closed) {
+        conn.closed = true;
+        conn.ws.end(1008, 'session revoked');
+      }
+    }
+  }
+
+  /** Graceful shutdown: tell clients to reconnect elsewhere. */
+  closeAll(): void {
+    for (const conn of this.deps.hub.all()) {
+      if (conn.ws && !conn.closed) {
+        conn.closed = true;
+        conn.ws.end(1001, 'server going away');
+      }
+    }
+  }
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

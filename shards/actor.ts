@@ -1,0 +1,539 @@
+/**
+ * One chat's single writer. The actor owns the chat's hot state while its
+ * lease is valid: the last id, the newest messages (served to history reads
+ * without touching the store), recent client ids for deduplication, every
+ * member's delivered/read marks, and for groups the group record and members.
+ *
+ * Sends are validated, deduplicated by (sender, client_id), given id =
+ * last + 1 synchronously (so ids follow arrival order), written through the
+ * shard's group commit, and acknowledged only once durable. Events (the new
+ * message, status changes) are published after the write, in id order.
+ */
+import { AppError } from '../common/errors.js';
+import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
+import type {
+  GroupMemberRecord,
+  GroupRecord,
+  GroupRole,
+  Marks,
+  Store,
+  StoredMessage,
+} from '../store/index.js';
+import type { Fanout } from './fanout.js';
+import type { LeaseHolder } from './leases.js';
+import type { GroupWriter } from './writer.js';
+
+/** Messages kept in memory per chat (covers the default history page and recent retries). */
+const RECENT = 256;
+/** client ids remembered per chat for deduplication, beyond the recent messages. */
+const DEDUP_MAX = 4096;
+export const MAX_TEXT = 4096;
+export const MAX_GROUP_MEMBERS = 1000;
+
+export type Status = 'sent' | 'delivered' | 'read';
+
+export interface MessageView extends StoredMessage {
+  status: Status;
+}
+
+export interface GroupView extends GroupRecord {
+  members: GroupMemberRecord[];
+}
+
+export interface ActorDeps {
+  store: Store;
+  writer: GroupWriter;
+  fanout: Fanout;
+  /** Hands undelivered messages to the relay for offline notification. */
+  notifyOffline(receivers: string[], message: StoredMessage): void;
+}
+
+interface Top {
+  login: string;
+  id: number;
+}
+
+/** The two highest marks held by distinct users, for "read by at least one other member". */
+class TopTwo {
+  first: Top | null = null;
+  second: Top | null = null;
+
+  raise(login: string, id: number): void {
+    if (this.first?.login === login) {
+      this.first.id = Math.max(this.first.id, id);
+    } else if (this.second?.login === login) {
+      this.second.id = Math.max(this.second.id, id);
+    } else if (!this.second || id > this.second.id) {
+      this.second = { login, id };
+    } else {
+      return;
+    }
+    if (this.second && (!this.first || this.second.id > this.first.id)) {
+      [this.first, this.second] = [this.second, this.first];
+    }
+  }
+
+  /** Highest mark among users other than `login`. */
+  excluding(login: string): number {
+    if (this.first && this.first.login !== login) return this.first.id;
+    return this.second?.id ?? 0;
+  }
+}
+
+export class ChatActor implements LeaseHolder {
+  validUntil = 0;
+  lastUsed = Date.now();
+  /** Set when the actor must not be used any more (lease lost, write failed, moved away). */
+  closed = false;
+
+  private readonly parsed: ParsedChat;
+  private lastId = 0;
+  /** Id of the newest message known to be durable. */
+  private durableId = 0;
+  private recent: StoredMessage[] = [];
+  /** True when `recent` holds every message from recent[0].id to lastId and nothing older is missing from it by design. */
+  private readonly dedup = new Map<string, { message: StoredMessage; durable: Promise<void> }>();
+  private readonly marks = new Map<string, Marks>();
+  private readonly topDelivered = new TopTwo();
+  private readonly topRead = new TopTwo();
+  private group: GroupRecord | null = null;
+  private readonly members = new Map<string, GroupRole>();
+  private dialogUsersExist = false;
+
+  constructor(
+    readonly chatId: string,
+    private readonly deps: ActorDeps,
+    private readonly onLostLease: (actor: ChatActor) => void,
+  ) {
+    const parsed = parseChatId(chatId);
+    if (!parsed) throw new AppError('invalid_param', 'malformed chat id');
+    this.parsed = parsed;
+  }
+
+  onLost(): void {
+    this.closed = true;
+    this.onLostLease(this);
+  }
+
+  /** Loads the chat's state from the store. Call after the lease is held. */
+  async load(): Promise<void> {
+    const { store } = this.deps;
+    const [states, recent, marks] = await Promise.all([
+      store.messages.chatStates([this.chatId]),
+      store.messages.history(this.chatId, { limit: RECENT }),
+      store.messages.marks(this.chatId),
+    ]);
+    this.lastId = states.get(this.chatId)?.lastId ?? 0;
+    this.durableId = this.lastId;
+    this.recent = recent;
+    for (const m of recent) if (m.clientId) this.remember(m, Promise.resolve());
+    for (const m of marks) this.applyMarks(m);
+    if (this.parsed.kind === 'group') {
+      const [group, members] = await Promise.all([
+        store.groups.getGroup(this.parsed.groupId!),
+        store.groups.listMembers(this.parsed.groupId!),
+      ]);
+      this.group = group;
+      for (const m of members) this.members.set(m.login, m.role);
+    } else {
+      const profiles = await store.users.getProfiles(this.parsed.members!);
+      this.dialogUsersExist = profiles.size === 2;
+    }
+  }
+
+  private writable(): boolean {
+    return !this.closed && Date.now() < this.validUntil;
+  }
+
+  private ensureWritable(): void {
+    if (!this.writable()) throw new AppError('wrong_shard', 'chat lease not held');
+  }
+
+  // ---- access rules (invariant 7: enforced here as well as at the gateway)
+
+  private requireRead(user: string): void {
+    if (this.parsed.kind === 'dialog') {
+      if (!this.parsed.members!.includes(user))
+        throw new AppError('forbidden', 'not a participant of this dialog');
+      if (!this.dialogUsersExist) throw new AppError('user_not_found', 'no such user');
+      return;
+    }
+    if (!this.group) throw new AppError('group_not_found', 'no such group');
+    if (!this.group.isPublic && !this.members.has(user)) {
+      throw new AppError('not_member', 'not a member of this group');
+    }
+  }
+
+  /** Users who should receive events of this chat ('*' for public groups: everyone following it). */
+  private audience(): string[] | '*' {
+    if (this.parsed.kind === 'dialog') return [...this.parsed.members!];
+    if (this.group?.isPublic) return '*';
+    return [...this.members.keys()];
+  }
+
+  // ---- messages
+
+  async send(user: string, text: string, clientId: string, originConn: string): Promise<MessageView> {
+    this.requireRead(user);
+    if (typeof text !== 'string' || text.length === 0 || [...text].length > MAX_TEXT) {
+      throw new AppError('text_too_long', `text must be 1–${MAX_TEXT} characters`, 'text');
+    }
+    if (clientId) {
+      const seen = this.dedup.get(dedupKey(user, clientId));
+      if (seen) {
+        await seen.durable;
+        return this.view(seen.message);
+      }
+    }
+    this.ensureWritable();
+    const message: StoredMessage = {
+      chatId: this.chatId,
+      id: ++this.lastId,
+      sender: user,
+      text,
+      time: Date.now(),
+      clientId: clientId || null,
+    };
+    const durable = this.deps.writer.append(message, () => this.writable());
+    if (clientId) this.remember(message, durable);
+    this.recent.push(message);
+    if (this.recent.length > RECENT * 2) this.recent = this.recent.slice(-RECENT);
+    try {
+      await durable;
+    } catch (err) {
+      // The write failed or was refused: this actor's view of the chat is no longer trustworthy.
+      this.fail();
+      throw err instanceof AppError ? err : new AppError('unavailable', 'message not stored, try again');
+    }
+    if (message.id > this.durableId) this.durableId = message.id;
+    this.publishMessage(message, originConn);
+    if (this.group?.isPublic && !this.members.has(user)) {
+      // A user becomes a listed member of a public group when first sending to it.
+      this.members.set(user, 'member');
+      void this.deps.store.groups.addMember(this.group.id, user, 'member').catch(() => undefined);
+    }
+    // Sending implies the sender has seen the chat up to their own message.
+    void this.raise(user, message.id, message.id).catch(() => undefined);
+    return this.view(message);
+  }
+
+  private publishMessage(message: StoredMessage, originConn: string): void {
+    const payload: Record<string, unknown> = {
+      id: message.id,
+      text: message.text,
+      sender: message.sender,
+      status: 'sent',
+      time: new Date(message.time).toISOString(),
+    };
+    if (this.parsed.kind === 'dialog') payload.receiver = dialogPeer(this.chatId, message.sender);
+    if (message.clientId) payload.client_id = message.clientId;
+    const audience = this.audience();
+    this.deps.fanout.publish({
+      type: 'new_message',
+      chatId: this.chatId,
+      users: audience,
+      excludeConn: originConn,
+      payload: JSON.stringify(payload),
+      storedAtMs: message.time,
+      onOffline:
+        audience === '*'
+          ? undefined
+          : (offline) => {
+              const receivers = offline.filter((u) => u !== message.sender);
+              if (receivers.length > 0) this.deps.notifyOffline(receivers, message);
+            },
+    });
+  }
+
+  private fail(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onLostLease(this);
+  }
+
+  private remember(message: StoredMessage, durable: Promise<void>): void {
+    this.dedup.set(dedupKey(message.sender, message.clientId!), { message, durable });
+    if (this.dedup.size > DEDUP_MAX) {
+      const oldest = this.dedup.keys().next().value;
+      if (oldest !== undefined) this.dedup.delete(oldest);
+    }
+  }
+
+  /** Status of a message from its sender's point of view. */
+  private statusOf(message: StoredMessage): Status {
+    let delivered: number;
+    let read: number;
+    if (this.parsed.kind === 'dialog') {
+      const peer = this.marks.get(dialogPeer(this.chatId, message.sender));
+      delivered = peer?.deliveredId ?? 0;
+      read = peer?.readId ?? 0;
+    } else {
+      delivered = this.topDelivered.excluding(message.sender);
+      read = this.topRead.excluding(message.sender);
+    }
+    if (read >= message.id) return 'read';
+    if (delivered >= message.id) return 'delivered';
+    return 'sent';
+  }
+
+  private view(message: StoredMessage): MessageView {
+    return { ...message, status: this.statusOf(message) };
+  }
+
+  async history(
+    user: string,
+    query: { before?: number; after?: number; limit: number },
+  ): Promise<{ messages: MessageView[]; moreBefore: boolean; lastId: number; group: GroupView | null }> {
+    this.requireRead(user);
+    const { limit } = query;
+    let messages: StoredMessage[];
+    const durable = this.recent.filter((m) => m.id <= this.durableId);
+    const first = durable[0]?.id ?? this.durableId + 1;
+    if (query.after !== undefined) {
+      messages =
+        query.after + 1 >= first || this.durableId === 0
+          ? durable.filter((m) => m.id > query.after!).slice(0, limit)
+          : await this.deps.store.messages.history(this.chatId, { after: query.after, limit });
+    } else {
+      const upper =
+        query.before !== undefined ? Math.min(query.before, this.durableId + 1) : this.durableId + 1;
+      const lower = Math.max(1, upper - limit);
+      messages =
+        lower >= first || this.durableId === 0
+          ? durable.filter((m) => m.id < upper && m.id >= lower)
+          : await this.deps.store.messages.history(this.chatId, { before: upper, limit });
+    }
+    const views = messages.map((m) => this.view(m));
+    const newest = messages[messages.length - 1];
+    if (newest) this.noteFetched(user, newest.id);
+    return {
+      messages: views,
+      moreBefore: messages.length > 0 ? messages[0]!.id > 1 : false,
+      lastId: this.durableId,
+      group: this.groupView(),
+    };
+  }
+
+  /** Fetching history counts as delivery to that user (API.md: "or the receiver fetched it"). */
+  private noteFetched(user: string, id: number): void {
+    const current = this.marks.get(user)?.deliveredId ?? 0;
+    if (id > current) void this.raise(user, id, 0).catch(() => undefined);
+  }
+
+  /** Checks read access; used before a WebSocket follows the chat. */
+  access(user: string): { lastId: number; group: GroupView | null } {
+    this.requireRead(user);
+    return { lastId: this.durableId, group: this.groupView() };
+  }
+
+  // ---- marks (invariant 5: never backwards, read implies delivered)
+
+  private applyMarks(m: Marks): void {
+    const prev = this.marks.get(m.login);
+    const deliveredId = Math.max(prev?.deliveredId ?? 0, m.deliveredId, m.readId);
+    const readId = Math.max(prev?.readId ?? 0, m.readId);
+    this.marks.set(m.login, { login: m.login, deliveredId, readId });
+    this.topDelivered.raise(m.login, deliveredId);
+    this.topRead.raise(m.login, readId);
+  }
+
+  async mark(user: string, kind: 'delivered' | 'read', id: number): Promise<Marks> {
+    this.requireRead(user);
+    const capped = Math.min(id, this.durableId);
+    if (kind === 'read') await this.raise(user, capped, capped);
+    else await this.raise(user, capped, 0);
+    return this.marks.get(user) ?? { login: user, deliveredId: 0, readId: 0 };
+  }
+
+  /** Raises a user's marks durably, then tells the senders whose messages changed status. */
+  private async raise(user: string, deliveredId: number, readId: number): Promise<void> {
+    const prev = this.marks.get(user) ?? { login: user, deliveredId: 0, readId: 0 };
+    const next = {
+      login: user,
+      deliveredId: Math.max(prev.deliveredId, deliveredId, readId),
+      readId: Math.max(prev.readId, readId),
+    };
+    if (next.deliveredId === prev.deliveredId && next.readId === prev.readId) return;
+    this.ensureWritable();
+    const before = this.statusSnapshot(user);
+    this.applyMarks(next);
+    await this.deps.writer.saveMarks(this.chatId, next);
+    this.publishStatus(user, before);
+  }
+
+  private statusSnapshot(user: string) {
+    if (this.parsed.kind === 'dialog') return null;
+    return {
+      firstDelivered: this.topDelivered.first ? { ...this.topDelivered.first } : null,
+      secondDelivered: this.topDelivered.second?.id ?? 0,
+      firstRead: this.topRead.first ? { ...this.topRead.first } : null,
+      secondRead: this.topRead.second?.id ?? 0,
+      user,
+    };
+  }
+
+  private publishStatus(user: string, before: ReturnType<ChatActor['statusSnapshot']>): void {
+    const marks = this.marks.get(user)!;
+    if (this.parsed.kind === 'dialog') {
+      const peer = dialogPeer(this.chatId, user);
+      const status = marks.readId >= marks.deliveredId ? 'read' : 'delivered';
+      const id = status === 'read' ? marks.readId : marks.deliveredId;
+      // Also report `read` progress when delivered ran ahead of it.
+      this.emitStatus([peer], id, status);
+      if (status === 'delivered' && marks.readId > 0) this.emitStatus([peer], marks.readId, 'read');
+      return;
+    }
+    // Groups: senders other than the top holder see the top mark; the top holder sees the second.
+    for (const [top, prevFirst, prevSecond, status] of [
+      [this.topDelivered, before?.firstDelivered ?? null, before?.secondDelivered ?? 0, 'delivered'],
+      [this.topRead, before?.firstRead ?? null, before?.secondRead ?? 0, 'read'],
+    ] as const) {
+      const first = top.first;
+      if (!first) continue;
+      if (!prevFirst || first.id > prevFirst.id || first.login !== prevFirst.login) {
+        const others = this.audience();
+        if (others === '*') this.emitStatusToAll(first.id, status, first.login);
+        else
+          this.emitStatus(
+            others.filter((u) => u !== first.login),
+            first.id,
+            status,
+          );
+      }
+      const second = top.second?.id ?? 0;
+      if (second > prevSecond) this.emitStatus([first.login], second, status);
+    }
+  }
+
+  private emitStatus(users: string[], id: number, status: Status): void {
+    if (users.length === 0 || id <= 0) return;
+    this.deps.fanout.publish({
+      type: 'message_status',
+      chatId: this.chatId,
+      users,
+      excludeConn: '',
+      payload: JSON.stringify({ id, status }),
+      storedAtMs: 0,
+    });
+  }
+
+  private emitStatusToAll(id: number, status: Status, exceptUser: string): void {
+    this.deps.fanout.publish({
+      type: 'message_status',
+      chatId: this.chatId,
+      users: '*',
+      excludeConn: '',
+      payload: JSON.stringify({ id, status, except: exceptUser }),
+      storedAtMs: 0,
+    });
+  }
+
+  // ---- typing
+
+  typing(user: string, originConn: string): void {
+    this.requireRead(user);
+    const audience = this.audience();
+    this.deps.fanout.publish({
+      type: 'typing',
+      chatId: this.chatId,
+      users: audience === '*' ? '*' : audience.filter((u) => u !== user),
+      excludeConn: originConn,
+      payload: JSON.stringify({ user_login: user }),
+      storedAtMs: 0,
+    });
+  }
+
+  // ---- groups
+
+  private groupView(): GroupView | null {
+    if (!this.group) return null;
+    return { ...this.group, members: this.memberList() };
+  }
+
+  private memberList(): GroupMemberRecord[] {
+    return [...this.members]
+      .map(([login, role]) => ({ login, role }))
+      .sort((a, b) => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0));
+  }
+
+  async createGroup(user: string, name: string, isPublic: boolean, members: string[]): Promise<GroupView> {
+    if (this.parsed.kind !== 'group') throw new AppError('invalid_param', 'not a group chat');
+    if (this.group) throw new AppError('invalid_param', 'group already exists');
+    this.ensureWritable();
+    const wanted = isPublic ? [] : [...new Set(members.filter((m) => m !== user))];
+    if (wanted.length + 1 > MAX_GROUP_MEMBERS) {
+      throw new AppError('invalid_field', `at most ${MAX_GROUP_MEMBERS} members`, 'members');
+    }
+    const profiles = await this.deps.store.users.getProfiles([user, ...wanted]);
+    const unknown = wanted.filter((m) => !profiles.has(m));
+    if (unknown.length > 0) {
+      throw new AppError(
+        'unknown_member',
+        `unknown member login: ${unknown.slice(0, 5).join(', ')}`,
+        'members',
+      );
+    }
+    const group: GroupRecord = {
+      id: this.parsed.groupId!,
+      name,
+      isPublic,
+      owner: user,
+      createdAt: Date.now(),
+    };
+    const records: GroupMemberRecord[] = [
+      { login: user, role: 'owner' },
+      ...wanted.map((login) => ({ login, role: 'member' as const })),
+    ];
+    await this.deps.store.groups.createGroup(group, records);
+    this.group = group;
+    for (const r of records) this.members.set(r.login, r.role);
+    return this.groupView()!;
+  }
+
+  membersOf(user: string): GroupMemberRecord[] {
+    if (this.parsed.kind !== 'group') throw new AppError('not_found', 'not a group');
+    this.requireRead(user);
+    return this.memberList();
+  }
+
+  async addMember(user: string, login: string): Promise<GroupMemberRecord[]> {
+    if (this.parsed.kind !== 'group') throw new AppError('not_found', 'not a group');
+    this.requireRead(user);
+    const group = this.group!;
+    if (login !== user && group.owner !== user) {
+      throw new AppError('owner_only', 'only the owner may add other members');
+    }
+    if (!group.isPublic && group.owner !== user)
+      throw new AppError('owner_only', 'only the owner may add members');
+    if (this.members.has(login)) return this.memberList();
+    if (this.members.size >= MAX_GROUP_MEMBERS) {
+      throw new AppError('invalid_field', `a group has at most ${MAX_GROUP_MEMBERS} members`, 'login');
+    }
+    const profiles = await this.deps.store.users.getProfiles([login]);
+    if (!profiles.has(login)) throw new AppError('user_not_found', 'no such user');
+    this.ensureWritable();
+    await this.deps.store.groups.addMember(group.id, login, 'member');
+    this.members.set(login, 'member');
+    return this.memberList();
+  }
+
+  async removeMember(user: string, login: string): Promise<void> {
+    if (this.parsed.kind !== 'group') throw new AppError('not_found', 'not a group');
+    this.requireRead(user);
+    const group = this.group!;
+    if (login !== user && group.owner !== user) {
+      throw new AppError('owner_only', 'only the owner may remove other members');
+    }
+    if (!this.members.has(login)) throw new AppError('not_found', 'not a member of this group');
+    if (login === group.owner && this.members.size > 1) {
+      throw new AppError('owner_cannot_leave', 'the owner cannot leave while other members remain');
+    }
+    this.ensureWritable();
+    await this.deps.store.groups.removeMember(group.id, login);
+    this.members.delete(login);
+  }
+}
+
+function dedupKey(sender: string, clientId: string): string {
+  return `${sender}\u0000${clientId}`;
+}

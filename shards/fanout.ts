@@ -1,0 +1,162 @@
+/**
+ * Fan-out of chat events to gateway inbox streams. Events queued during one
+ * event-loop turn are routed together: one pipelined route lookup for all
+ * their users, then one pipelined XADD per (event, gateway) — a group message
+ * costs one entry per gateway, not one per member. Events keep their queue
+ * order per gateway stream, which preserves per-chat id order. Writes that fail
+ * (Redis down) are retried in order with backoff; recipients reconnecting
+ * meanwhile catch up from history, so nothing acknowledged is lost.
+ */
+import type { Redis } from 'ioredis';
+import { encodeInboxEntry, type InboxEntry } from '../common/inbox.js';
+import type { Keys } from '../common/keys.js';
+import type { Logger } from '../common/logger.js';
+import { fanoutEntries } from '../common/metrics.js';
+
+/** Resolves where users are connected: gateway node → the given users connected there. */
+export type RouteResolver = (logins: readonly string[]) => Promise<Map<string, string[]>>;
+
+export interface FanoutEvent extends InboxEntry {
+  /** Called with the users that have no live connection anywhere (new_message only). */
+  onOffline?: (logins: string[]) => void;
+}
+
+export class Fanout {
+  private queue: FanoutEvent[] = [];
+  private scheduled = false;
+  private running: Promise<void> = Promise.resolve();
+  private liveGateways: string[] = [];
+  private liveReadAt = 0;
+  private retryDelayMs = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly resolveRoutes: RouteResolver,
+    private readonly inboxMaxLen: number,
+    private readonly logger: Logger,
+  ) {}
+
+  publish(event: FanoutEvent): void {
+    this.queue.push(event);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.running = this.running.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            this.scheduled = false;
+            this.flush().then(resolve, resolve);
+          }),
+        ),
+    );
+  }
+
+  async drain(): Promise<void> {
+    while (this.scheduled || this.queue.length > 0) {
+      await this.running;
+      await new Promise((r) => setImmediate(r));
+    }
+    await this.running;
+  }
+
+  private async gateways(): Promise<string[]> {
+    const now = Date.now();
+    if (now - this.liveReadAt > 500) {
+      this.liveGateways = await this.redis.zrangebyscore(this.keys.gateways(), now, '+inf');
+      this.liveReadAt = now;
+    }
+    return this.liveGateways;
+  }
+
+  private async flush(): Promise<void> {
+    const events = this.queue;
+    this.queue = [];
+    try {
+      await this.route(events);
+      this.retryDelayMs = 0;
+    } catch (err) {
+      // Keep order: failed events go back in front of anything queued since.
+      this.retryDelayMs = Math.min(2000, Math.max(50, this.retryDelayMs * 2));
+      this.logger.warn(
+        { err, events: events.length, retryInMs: this.retryDelayMs },
+        'fanout failed, retrying',
+      );
+      this.queue = events.concat(this.queue);
+      await new Promise((r) => setTimeout(r, this.retryDelayMs));
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.running = this.running.then(() => this.flushScheduled().catch(() => undefined));
+      }
+    }
+  }
+
+  private async flushScheduled(): Promise<void> {
+    this.scheduled = false;
+    await this.flush();
+  }
+
+  private async route(events: FanoutEvent[]): Promise<void> {
+    const logins = new Set<string>();
+    let anyBroadcast = false;
+    for (const e of events) {
+      if (e.users === '*') anyBroadcast = true;
+      else for (const u of e.users) logins.add(u);
+    }
+    const [routes, gateways] = await Promise.all([
+      logins.size > 0 ? this.resolveRoutes([...logins]) : Promise.resolve(new Map<string, string[]>()),
+      anyBroadcast ? this.gateways() : Promise.resolve([] as string[]),
+    ]);
+    // login → nodes, for splitting each event's audience
+    const nodesOf = new Map<string, string[]>();
+    for (const [node, users] of routes) {
+      for (const u of users) {
+        const list = nodesOf.get(u);
+        if (list) list.push(node);
+        else nodesOf.set(u, [node]);
+      }
+    }
+    const pipeline = this.redis.pipeline();
+    let writes = 0;
+    for (const e of events) {
+      if (e.users === '*') {
+        for (const node of gateways) {
+          pipeline.xadd(this.keys.inbox(node), 'MAXLEN', '~', this.inboxMaxLen, '*', ...encodeInboxEntry(e));
+          writes++;
+        }
+        continue;
+      }
+      const perNode = new Map<string, string[]>();
+      const offline: string[] = [];
+      for (const u of e.users) {
+        const nodes = nodesOf.get(u);
+        if (!nodes || nodes.length === 0) {
+          offline.push(u);
+          continue;
+        }
+        for (const node of nodes) {
+          const list = perNode.get(node);
+          if (list) list.push(u);
+          else perNode.set(node, [u]);
+        }
+      }
+      for (const [node, users] of perNode) {
+        pipeline.xadd(
+          this.keys.inbox(node),
+          'MAXLEN',
+          '~',
+          this.inboxMaxLen,
+          '*',
+          ...encodeInboxEntry({ ...e, users }),
+        );
+        writes++;
+      }
+      if (offline.length > 0 && e.onOffline) e.onOffline(offline);
+    }
+    if (writes === 0) return;
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
+    fanoutEntries.inc(writes);
+  }
+}

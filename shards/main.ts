@@ -1,0 +1,120 @@
+/**
+ * Shard process entry: registers in the live shard set, serves
+ * ShardService.Exchange over gRPC, and runs the chat actors it owns.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../common/config.js';
+import { Keys } from '../common/keys.js';
+import { createLogger } from '../common/logger.js';
+import { collectDefaults, startOpsServer } from '../common/metrics.js';
+import { addService, createClient } from '../proto/grpc.js';
+import { RelayService } from '../proto/gen/gmessenger/v1/relay_pb.js';
+import { ShardService } from '../proto/gen/gmessenger/v1/shard_pb.js';
+import { routesOf } from '../presence/index.js';
+import { openStore } from '../store/index.js';
+import { ShardDirectory, ShardRegistration } from './directory.js';
+import { Fanout } from './fanout.js';
+import { LeaseManager } from './leases.js';
+import { Shard, toChatMessage } from './shard.js';
+import { GroupWriter } from './writer.js';
+
+const config = loadConfig('shard');
+const logger = createLogger('shard', config.nodeId, config.logLevel);
+collectDefaults('shard');
+
+async function main(): Promise<void> {
+  const keys = new Keys(config.redisPrefix);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+  redis.on('error', (err) => logger.warn({ err }, 'redis error'));
+  const store = await openStore(config);
+
+  const grpcPort = config.grpcPort || 7100;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  const boundPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      `${config.grpcHost}:${grpcPort}`,
+      grpc.ServerCredentials.createInsecure(),
+      (err, port) => (err ? reject(err) : resolve(port)),
+    ),
+  );
+  const address = config.grpcAdvertise || `${config.grpcHost}:${boundPort}`;
+
+  const directory = new ShardDirectory(redis, keys);
+  const registration = new ShardRegistration(redis, keys, { id: config.nodeId, address }, config.leaseTtlMs);
+  const leases = new LeaseManager(
+    redis,
+    keys,
+    `${config.nodeId}:${randomBytes(6).toString('hex')}`,
+    config.leaseTtlMs,
+  );
+  const relay = createClient(RelayService, config.relayAddr);
+  const fanout = new Fanout(
+    redis,
+    keys,
+    (logins) => routesOf(redis, keys, logins),
+    config.inboxMaxLen,
+    logger.child({ component: 'fanout' }),
+  );
+  const writer = new GroupWriter(store);
+  const shard = new Shard(
+    config.nodeId,
+    directory,
+    leases,
+    {
+      store,
+      writer,
+      fanout,
+      notifyOffline(receivers, message) {
+        const chatMessage = toChatMessage({ ...message, status: 'sent' });
+        for (const receiver of receivers) {
+          relay.newMessage({ receiver, message: chatMessage }).catch((err: unknown) => {
+            logger.warn(
+              { err, receiver, chat: message.chatId },
+              'relay unavailable; receiver will catch up on reconnect',
+            );
+          });
+        }
+      },
+    },
+    config.actorIdleMs,
+    logger,
+  );
+
+  addService(server, ShardService, { exchange: (call) => shard.exchange(call) });
+  await registration.start();
+  await directory.start();
+  leases.start();
+  shard.start();
+
+  let ready = true;
+  const ops = await startOpsServer(config.metricsHost, config.metricsPort || 9200, () => ready);
+  logger.info({ grpc: address, metricsPort: ops.port }, 'shard ready');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ready = false;
+    logger.info({ signal }, 'shard draining');
+    await registration.stop().catch(() => undefined);
+    await shard.drain();
+    await leases.stop();
+    directory.stop();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    relay.close();
+    await store.close();
+    await ops.close();
+    redis.disconnect();
+    logger.info('shard stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'shard failed to start');
+  process.exit(1);
+});

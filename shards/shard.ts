@@ -1,0 +1,259 @@
+/**
+ * The shard: a registry of chat actors behind the ShardService.Exchange
+ * stream. A request for a chat this shard does not own (by rendezvous hashing
+ * over the live set) is answered `wrong_shard`; the gateway refreshes its view
+ * and retries. Actors are activated on first use (lease, then state load),
+ * passivated when idle, and released when membership changes move them away.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { AppError, toAppError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { actorActivations, actorsActive, messagesAccepted } from '../common/metrics.js';
+import {
+  ExchangeResponseSchema,
+  MarkKind,
+  type ExchangeRequest,
+  type ExchangeResponse,
+  type ShardRequest,
+} from '../proto/gen/gmessenger/v1/shard_pb.js';
+import { MessageStatus, type ChatMessage, type GroupInfo } from '../proto/gen/gmessenger/v1/common_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { ChatActor, type ActorDeps, type GroupView, type MessageView } from './actor.js';
+import type { ShardDirectory } from './directory.js';
+import type { LeaseManager } from './leases.js';
+
+type ResponseInit = MessageInitShape<
+  typeof import('../proto/gen/gmessenger/v1/shard_pb.js').ShardResponseSchema
+>;
+
+const STATUS: Record<MessageView['status'], MessageStatus> = {
+  sent: MessageStatus.SENT,
+  delivered: MessageStatus.DELIVERED,
+  read: MessageStatus.READ,
+};
+
+export function toChatMessage(
+  m: MessageView,
+): MessageInitShape<typeof import('../proto/gen/gmessenger/v1/common_pb.js').ChatMessageSchema> {
+  return {
+    chatId: m.chatId,
+    id: m.id,
+    sender: m.sender,
+    text: m.text,
+    timeMs: m.time,
+    clientId: m.clientId ?? '',
+    status: STATUS[m.status],
+  };
+}
+
+function toGroupInfo(
+  g: GroupView,
+): MessageInitShape<typeof import('../proto/gen/gmessenger/v1/common_pb.js').GroupInfoSchema> {
+  return { id: g.id, name: g.name, public: g.isPublic, owner: g.owner, members: g.members };
+}
+
+export type { ChatMessage, GroupInfo };
+
+export class Shard {
+  private readonly actors = new Map<string, ChatActor>();
+  private readonly activating = new Map<string, Promise<ChatActor>>();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+
+  constructor(
+    private readonly selfId: string,
+    private readonly directory: ShardDirectory,
+    private readonly leases: LeaseManager,
+    private readonly deps: ActorDeps,
+    private readonly idleMs: number,
+    private readonly logger: Logger,
+  ) {
+    directory.onChange(() => void this.rebalance());
+  }
+
+  start(): void {
+    this.idleTimer = setInterval(
+      () => void this.passivateIdle(),
+      Math.min(10_000, Math.max(1000, this.idleMs / 4)),
+    );
+    this.idleTimer.unref();
+  }
+
+  get activeActors(): number {
+    return this.actors.size;
+  }
+
+  /** Serves one gateway's Exchange stream. */
+  exchange(call: grpc.ServerDuplexStream<ExchangeRequest, ExchangeResponse>): void {
+    let out: ResponseInit[] = [];
+    let scheduled = false;
+    const reply = (response: ResponseInit) => {
+      out.push(response);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        const batch = out;
+        out = [];
+        if (!call.destroyed && call.writable)
+          call.write(create(ExchangeResponseSchema, { responses: batch }));
+      });
+    };
+    call.on('data', (batch: ExchangeRequest) => {
+      for (const request of batch.requests) {
+        this.handle(request).then(
+          (result) => reply({ seq: request.seq, result }),
+          (err: unknown) => {
+            const e = toAppError(err);
+            if (e.code === 'internal')
+              this.logger.error({ err, chat: request.chatId }, 'shard request failed');
+            reply({ seq: request.seq, error: { code: e.code, message: e.message, field: e.field ?? '' } });
+          },
+        );
+      }
+    });
+    call.on('end', () => call.end());
+    call.on('error', () => undefined);
+  }
+
+  private async handle(request: ShardRequest): Promise<ResponseInit['result']> {
+    const actor = await this.actorFor(request.chatId, request.op.case === 'createGroup');
+    actor.lastUsed = Date.now();
+    const user = request.user;
+    const op = request.op;
+    switch (op.case) {
+      case 'send': {
+        const m = await actor.send(user, op.value.text, op.value.clientId, op.value.originConn);
+        messagesAccepted.inc({ kind: request.chatId.startsWith('d:') ? 'dialog' : 'group' });
+        return { case: 'sent', value: toChatMessage(m) };
+      }
+      case 'history': {
+        const h = await actor.history(user, {
+          before: op.value.before,
+          after: op.value.after,
+          limit: Math.min(500, op.value.limit || 100),
+        });
+        return {
+          case: 'history',
+          value: {
+            messages: h.messages.map(toChatMessage),
+            moreBefore: h.moreBefore,
+            lastId: h.lastId,
+            group: h.group ? toGroupInfo(h.group) : undefined,
+          },
+        };
+      }
+      case 'access': {
+        const a = actor.access(user);
+        return {
+          case: 'history',
+          value: { messages: [], lastId: a.lastId, group: a.group ? toGroupInfo(a.group) : undefined },
+        };
+      }
+      case 'mark': {
+        const kind =
+          op.value.kind === MarkKind.READ
+            ? 'read'
+            : op.value.kind === MarkKind.DELIVERED
+              ? 'delivered'
+              : null;
+        if (!kind) throw new AppError('invalid_field', 'unknown mark kind', 'kind');
+        const m = await actor.mark(user, kind, op.value.id);
+        return { case: 'mark', value: { deliveredId: m.deliveredId, readId: m.readId } };
+      }
+      case 'members':
+        return { case: 'members', value: { members: actor.membersOf(user) } };
+      case 'addMember':
+        return { case: 'members', value: { members: await actor.addMember(user, op.value.login) } };
+      case 'removeMember':
+        await actor.removeMember(user, op.value.login);
+        return { case: 'empty', value: {} };
+      case 'createGroup': {
+        const g = await actor.createGroup(user, op.value.name, op.value.public, op.value.members);
+        return { case: 'group', value: toGroupInfo(g) };
+      }
+      case 'typing':
+        actor.typing(user, '');
+        return { case: 'empty', value: {} };
+      default:
+        throw new AppError('invalid_param', 'unknown operation');
+    }
+  }
+
+  private async actorFor(chatId: string, _creating: boolean): Promise<ChatActor> {
+    if (this.draining) throw new AppError('wrong_shard', 'shard is shutting down');
+    const owner = this.directory.owner(chatId);
+    if (!owner || owner.id !== this.selfId)
+      throw new AppError('wrong_shard', 'chat is owned by another shard');
+    const existing = this.actors.get(chatId);
+    if (existing && !existing.closed) return existing;
+    let pending = this.activating.get(chatId);
+    if (!pending) {
+      pending = this.activate(chatId).finally(() => this.activating.delete(chatId));
+      this.activating.set(chatId, pending);
+    }
+    return pending;
+  }
+
+  private async activate(chatId: string): Promise<ChatActor> {
+    const actor = new ChatActor(chatId, this.deps, (a) => this.drop(a));
+    const validUntil = await this.leases.acquire(actor);
+    if (validUntil === null) {
+      // Another shard still holds the chat (it is moving, or its old owner died and the lease has not expired).
+      throw new AppError('wrong_shard', 'chat lease held elsewhere');
+    }
+    try {
+      await actor.load();
+    } catch (err) {
+      await this.leases.release([chatId]).catch(() => undefined);
+      throw err;
+    }
+    this.actors.set(chatId, actor);
+    actorsActive.set(this.actors.size);
+    actorActivations.inc();
+    return actor;
+  }
+
+  private drop(actor: ChatActor): void {
+    if (this.actors.get(actor.chatId) === actor) {
+      this.actors.delete(actor.chatId);
+      actorsActive.set(this.actors.size);
+    }
+  }
+
+  /** Hands chats that now belong to another shard over: stop writing, flush, release the lease. */
+  private async rebalance(): Promise<void> {
+    const moving = [...this.actors.values()].filter(
+      (a) => this.directory.owner(a.chatId)?.id !== this.selfId,
+    );
+    if (moving.length === 0) return;
+    this.logger.info({ chats: moving.length }, 'releasing chats after membership change');
+    await this.passivate(moving);
+  }
+
+  private async passivateIdle(): Promise<void> {
+    const cutoff = Date.now() - this.idleMs;
+    const idle = [...this.actors.values()].filter((a) => a.lastUsed < cutoff);
+    if (idle.length > 0) await this.passivate(idle);
+  }
+
+  private async passivate(actors: ChatActor[]): Promise<void> {
+    for (const a of actors) {
+      a.closed = true;
+      this.drop(a);
+    }
+    await this.deps.writer.drain();
+    await this.deps.fanout.drain();
+    await this.leases.release(actors.map((a) => a.chatId)).catch((err: unknown) => {
+      this.logger.warn({ err }, 'lease release failed; leases will expire');
+    });
+  }
+
+  /** Graceful stop: refuse new work, finish writes and fan-out, release every lease. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    await this.passivate([...this.actors.values()]);
+  }
+}
