@@ -3,7 +3,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'dist/**', 'data/**', 'web/dist/**', 'proto/gen/**', 'bench/results/**', 'bench/k6/**'],
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'data/**',
+      'web/dist/**',
+      'proto/gen/**',
+      'bench/results/**',
+      'bench/k6/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -32,6 +40,25 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': 'error',
+    },
+  },
+  {
+    // The browser client (web/src): DOM globals instead of Node's.
+    files: ['web/src/**'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        navigator: 'readonly',
+        crypto: 'readonly',
+        WebSocket: 'readonly',
+        ResizeObserver: 'readonly',
+        requestAnimationFrame: 'readonly',
+        cancelAnimationFrame: 'readonly',
+        Intl: 'readonly',
+      },
     },
   },
   {
