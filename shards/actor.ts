@@ -355,42 +355,61 @@ export class ChatActor implements LeaseHolder {
     };
     if (next.deliveredId === prev.deliveredId && next.readId === prev.readId) return;
     this.ensureWritable();
-    const before = this.statusSnapshot(user);
+    const before = this.statusSnapshot();
     this.applyMarks(next);
     await this.deps.writer.saveMarks(this.chatId, next);
-    this.publishStatus(user, before);
+    if (this.othersWroteBetween(user, Math.min(prev.deliveredId, prev.readId), next.deliveredId)) {
+      this.publishStatus(user, prev, next, before);
+    }
   }
 
-  private statusSnapshot(user: string) {
-    if (this.parsed.kind === 'dialog') return null;
+  /** Whether anyone but `user` sent a message with an id in (from, to]; true when memory cannot tell. */
+  private othersWroteBetween(user: string, from: number, to: number): boolean {
+    const first = this.recent[0]?.id ?? Infinity;
+    if (from + 1 < first) return true;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const m = this.recent[i]!;
+      if (m.id <= from) break;
+      if (m.id <= to && m.sender !== user) return true;
+    }
+    return false;
+  }
+
+  private statusSnapshot() {
     return {
-      firstDelivered: this.topDelivered.first ? { ...this.topDelivered.first } : null,
-      secondDelivered: this.topDelivered.second?.id ?? 0,
-      firstRead: this.topRead.first ? { ...this.topRead.first } : null,
-      secondRead: this.topRead.second?.id ?? 0,
-      user,
+      delivered: {
+        first: this.topDelivered.first ? { ...this.topDelivered.first } : null,
+        second: this.topDelivered.second?.id ?? 0,
+      },
+      read: {
+        first: this.topRead.first ? { ...this.topRead.first } : null,
+        second: this.topRead.second?.id ?? 0,
+      },
     };
   }
 
-  private publishStatus(user: string, before: ReturnType<ChatActor['statusSnapshot']>): void {
-    const marks = this.marks.get(user)!;
+  private publishStatus(
+    user: string,
+    prev: Marks,
+    next: Marks,
+    before: ReturnType<ChatActor['statusSnapshot']>,
+  ): void {
     if (this.parsed.kind === 'dialog') {
       const peer = dialogPeer(this.chatId, user);
-      const status = marks.readId >= marks.deliveredId ? 'read' : 'delivered';
-      const id = status === 'read' ? marks.readId : marks.deliveredId;
-      // Also report `read` progress when delivered ran ahead of it.
-      this.emitStatus([peer], id, status);
-      if (status === 'delivered' && marks.readId > 0) this.emitStatus([peer], marks.readId, 'read');
+      if (next.deliveredId > prev.deliveredId && next.deliveredId > next.readId) {
+        this.emitStatus([peer], next.deliveredId, 'delivered');
+      }
+      if (next.readId > prev.readId) this.emitStatus([peer], next.readId, 'read');
       return;
     }
     // Groups: senders other than the top holder see the top mark; the top holder sees the second.
-    for (const [top, prevFirst, prevSecond, status] of [
-      [this.topDelivered, before?.firstDelivered ?? null, before?.secondDelivered ?? 0, 'delivered'],
-      [this.topRead, before?.firstRead ?? null, before?.secondRead ?? 0, 'read'],
+    for (const [top, was, status] of [
+      [this.topDelivered, before.delivered, 'delivered'],
+      [this.topRead, before.read, 'read'],
     ] as const) {
       const first = top.first;
       if (!first) continue;
-      if (!prevFirst || first.id > prevFirst.id || first.login !== prevFirst.login) {
+      if (!was.first || first.id > was.first.id || first.login !== was.first.login) {
         const others = this.audience();
         if (others === '*') this.emitStatusToAll(first.id, status, first.login);
         else
@@ -401,7 +420,7 @@ export class ChatActor implements LeaseHolder {
           );
       }
       const second = top.second?.id ?? 0;
-      if (second > prevSecond) this.emitStatus([first.login], second, status);
+      if (second > was.second) this.emitStatus([first.login], second, status);
     }
   }
 
