@@ -119,6 +119,16 @@ export const api = {
     const qs = q.toString();
     return request<Message[]>('GET', chatPath(chat) + (qs ? '?' + qs : ''));
   },
+  async presence(
+    login: string,
+  ): Promise<{ user_login: string; is_online: boolean; last_seen: string | null }> {
+    return (
+      await request<{ user_login: string; is_online: boolean; last_seen: string | null }>(
+        'GET',
+        `/user/active/${encodeURIComponent(login)}`,
+      )
+    ).items;
+  },
   async createGroup(name: string, isPublic: boolean, members: string[]): Promise<Group> {
     return (await request<Group>('POST', '/groups', { name, public: isPublic, members })).items;
   },

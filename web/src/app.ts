@@ -279,7 +279,29 @@ export class App {
       }
     }
     this.emit({ kind: 'chat', key });
+    if (ref.type === 'dialog') void this.refreshPresence(ref.id);
     if (!w.loaded) await this.loadInitial(w);
+  }
+
+  /** Asks for a user's presence (a dialog was opened; live `user_status` events keep it current after). */
+  async refreshPresence(login: string): Promise<void> {
+    try {
+      const p = await api.presence(login);
+      this.notePresence(login, p.is_online, p.last_seen);
+    } catch {
+      // Presence is decoration; the header keeps what it had.
+    }
+  }
+
+  /** Records presence learned from any response (search results, member lists, events). */
+  notePresence(login: string, isOnline: boolean, lastSeen: string | null): void {
+    const c = this.chats.get('dialog:' + login);
+    if (c && (c.is_online !== isOnline || c.last_seen !== lastSeen)) {
+      c.is_online = isOnline;
+      c.last_seen = lastSeen;
+      this.emit({ kind: 'list' });
+    }
+    this.emit({ kind: 'presence', login, isOnline, lastSeen });
   }
 
   close(): void {
@@ -392,17 +414,9 @@ export class App {
         }
         break;
       }
-      case 'user_status': {
-        const p = ev.payload;
-        const c = this.chats.get('dialog:' + p.user_login);
-        if (c) {
-          c.is_online = p.is_online;
-          c.last_seen = p.last_seen;
-          this.emit({ kind: 'list' });
-        }
-        this.emit({ kind: 'presence', login: p.user_login, isOnline: p.is_online, lastSeen: p.last_seen });
+      case 'user_status':
+        this.notePresence(ev.payload.user_login, ev.payload.is_online, ev.payload.last_seen);
         break;
-      }
       case 'typing': {
         const p = ev.payload;
         if (p.user_login === this.me.login) break;

@@ -25,6 +25,7 @@ export class ChatListView {
   constructor(
     private readonly app: App,
     private readonly onOpen: (ref: ChatRef, name?: string) => void,
+    onNewGroup: () => void,
   ) {
     this.search = h('input', {
       class: 'search-input',
@@ -65,8 +66,22 @@ export class ChatListView {
     this.el = h(
       'section',
       { class: 'sidebar-list', attrs: { 'aria-label': 'Chat list' } },
-      h('label', { class: 'sr-only', attrs: { for: 'user-search' }, text: 'Search people by login or name' }),
-      this.search,
+      h(
+        'div',
+        { class: 'list-toolbar' },
+        h('label', {
+          class: 'sr-only',
+          attrs: { for: 'user-search' },
+          text: 'Search people by login or name',
+        }),
+        this.search,
+        h('button', {
+          class: 'btn',
+          attrs: { type: 'button' },
+          text: 'New group',
+          on: { click: onNewGroup },
+        }),
+      ),
       this.results,
       this.status,
       this.scroller,
@@ -163,7 +178,7 @@ export class ChatListView {
     setClass(dot, 'on', online);
     setText(name, c.name);
     const pres = c.type === 'dialog' ? presenceText(c.is_online, c.last_seen) : c.public ? 'public' : '';
-    setText(presence, pres);
+    setText(presence, pres === 'offline' ? '' : pres);
     setClass(presence, 'online', online);
     setText(time, listTime(c.last_message_time));
     const typing = c.typing && c.typingUntil > Date.now();
@@ -263,6 +278,7 @@ export class ChatListView {
     const items: HTMLElement[] = [];
     for (const u of users) {
       if (u.login === this.app.me.login) continue;
+      this.app.notePresence(u.login, u.is_online, u.last_seen);
       items.push(
         this.resultItem(u.username, `@${u.login} · ${presenceText(u.is_online, u.last_seen)}`, u.login, () =>
           this.onOpen({ type: 'dialog', id: u.login }, u.username),

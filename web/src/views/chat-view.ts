@@ -6,7 +6,7 @@
 import type { App } from '../app.ts';
 import { h, hueClass, initials, setAttrs, setClass, setText } from '../dom.ts';
 import { charCount, clockTime, longTime, presenceText } from '../format.ts';
-import type { ChatMessages, Row } from '../messages.ts';
+import type { Row } from '../messages.ts';
 import { chatKey, type ChatRef } from '../types.ts';
 import { VirtualList } from './virtual-list.ts';
 
@@ -333,11 +333,6 @@ export class ChatView {
     const n = charCount(text);
     if (n > MAX_TEXT) {
       setText(this.sendError, `The message is too long: ${n} characters, at most ${MAX_TEXT}.`);
-      return;
-    }
-    const w: ChatMessages | undefined = this.app.window(key);
-    if (!w?.loaded) {
-      setText(this.sendError, 'The chat is still loading; try again in a moment.');
       return;
     }
     setText(this.sendError, '');

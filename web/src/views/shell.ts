@@ -35,7 +35,11 @@ export class Shell {
     private readonly onLogout: () => void,
   ) {
     this.app = new App(me);
-    this.list = new ChatListView(this.app, (ref, name) => this.openChat(ref, name));
+    this.list = new ChatListView(
+      this.app,
+      (ref, name) => this.openChat(ref, name),
+      () => openCreateGroup(this.app, (ref) => this.openChat(ref)),
+    );
     this.chat = new ChatView(this.app, {
       back: () => this.closeChat(),
       members: (ref) =>
@@ -60,12 +64,6 @@ export class Shell {
         h('span', { class: 'muted', text: '@' + me.login }),
         this.connState,
       ),
-      h('button', {
-        class: 'btn ghost',
-        attrs: { type: 'button' },
-        text: 'New group',
-        on: { click: () => openCreateGroup(this.app, (ref) => this.openChat(ref)) },
-      }),
       h('button', {
         class: 'btn ghost',
         attrs: { type: 'button' },
