@@ -1,7 +1,7 @@
 /**
  * Group commit for the whole shard: messages and marks queued by any actor
  * during one turn of the event loop are written with one `append` and one
- * `saveMarks` per chat, then every waiter is resolved in queue order. Under
+ * `saveMarksBatch`, then every waiter is resolved in queue order. Under
  * load batches grow by themselves (while a write is in flight the next batch
  * fills), so throughput rises without adding latency when idle.
  */
@@ -103,15 +103,15 @@ export class GroupWriter {
         for (const p of writable) p.reject(err);
       }
     }
-    await Promise.all(
-      [...marks].map(async ([chatId, pending]) => {
-        try {
-          await this.store.messages.saveMarks(chatId, [...pending.marks.values()]);
-          for (const w of pending.waiters) w.resolve();
-        } catch (err) {
-          for (const w of pending.waiters) w.reject(err);
-        }
-      }),
-    );
+    if (marks.size === 0) return;
+    const waiters = [...marks.values()].flatMap((p) => p.waiters);
+    try {
+      await this.store.messages.saveMarksBatch(
+        [...marks].map(([chatId, pending]) => ({ chatId, marks: [...pending.marks.values()] })),
+      );
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    }
   }
 }

@@ -26,6 +26,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly dialogs;
   private readonly appendTx;
   private readonly saveMarksTx;
+  private readonly saveMarksBatchTx;
   private readonly timeAppend = storeTimer('append');
   private readonly timeHistory = storeTimer('history');
   private readonly timeStates = storeTimer('chat_states');
@@ -104,6 +105,14 @@ export class SqliteMessageStore implements MessageStore {
         this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
       }
     });
+    this.saveMarksBatchTx = db.transaction(
+      (batch: readonly { chatId: string; marks: readonly Marks[] }[]) => {
+        for (const { chatId, marks } of batch) {
+          for (const m of marks)
+            this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
+        }
+      },
+    );
   }
 
   /** The whole batch is one transaction (one fsync): any failing message rejects it and stores nothing. */
@@ -149,6 +158,11 @@ export class SqliteMessageStore implements MessageStore {
   async saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
     if (marks.length === 0) return;
     this.timeSaveMarks(() => this.saveMarksTx.immediate(chatId, marks));
+  }
+
+  async saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
+    if (batch.every((b) => b.marks.length === 0)) return;
+    this.timeSaveMarks(() => this.saveMarksBatchTx.immediate(batch));
   }
 
   async dialogsOfUser(login: string): Promise<string[]> {

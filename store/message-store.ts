@@ -34,6 +34,12 @@ export interface MessageStore {
    * kept ≤ deliveredId by raising deliveredId. Never lowers anything.
    */
   saveMarks(chatId: string, marks: readonly Marks[]): Promise<void>;
+  /**
+   * `saveMarks` for several chats in one durable write where the backend can
+   * (one transaction in SQLite): the shard's group commit saves every mark
+   * raised during a tick with one call.
+   */
+  saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void>;
   /** Dialog chat ids that have at least one message and include the login. */
   dialogsOfUser(login: string): Promise<string[]>;
 }

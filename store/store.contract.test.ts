@@ -470,6 +470,21 @@ function describeStoreContract(name: string, open: () => Promise<Store>): void {
         assert.deepEqual(await marksOf(c), byLogin([mark(a, 5, 3), mark(b, 2, 2)]));
       });
 
+      it('saveMarksBatch raises marks of several chats with the same rules', async () => {
+        const c1 = chat();
+        const c2 = chat();
+        const a = login('mba');
+        await store.messages.saveMarks(c1, [mark(a, 6, 6)]);
+        await store.messages.saveMarksBatch([
+          { chatId: c1, marks: [mark(a, 4, 2)] },
+          { chatId: c2, marks: [mark(a, 1, 3)] },
+          { chatId: chat(), marks: [] },
+        ]);
+        assert.deepEqual(await marksOf(c1), byLogin([mark(a, 6, 6)]));
+        assert.deepEqual(await marksOf(c2), byLogin([mark(a, 3, 3)]));
+        await store.messages.saveMarksBatch([]);
+      });
+
       it('marks never move backwards, each field independently', async () => {
         const c = chat();
         const a = login('mn');
