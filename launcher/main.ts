@@ -62,7 +62,9 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
   const events = {
     line: (name: string, line: string, stream: 'stdout' | 'stderr') => out.child(name, line, stream),
     crashed: (name: string, how: string, delay: number) =>
-      out.error(`${name} ${how}; restarting in ${delay} ms`),
+      out.error(`${name} ${how}; restarting in ${delay} ms`, { node: name }),
+    restarted: (name: string, pid: number | undefined) =>
+      out.info(`${name} restarted (pid ${pid})`, { node: name, pid }),
   };
   let stopping: Promise<void> | null = null;
   let firstSignalAt = 0;
@@ -72,8 +74,11 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
         procs
           .filter((p) => p.kind === kind)
           .map(async (p) => {
+            const name = p.sup.spec.name;
             if ((await p.sup.stop('SIGTERM', STOP_GRACE_MS)) === 'killed') {
-              out.error(`${p.sup.spec.name} did not stop within ${STOP_GRACE_MS} ms; killed it`);
+              out.error(`${name} did not stop within ${STOP_GRACE_MS} ms; killed it`, { node: name });
+            } else {
+              out.info(`${name} stopped`, { node: name });
             }
           }),
       );
@@ -186,14 +191,14 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
   }
   if (!stopping) {
     const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-    const summary = procs
-      .map((p) => {
-        const where = Object.entries(p.ports).map(([k, v]) => `${k} :${v}`);
-        return `${p.sup.spec.name} (pid ${p.sup.pid}, ${where.join(', ')})`;
-      })
-      .join('; ');
-    out.info(`gmessenger is up: http://${shown}:${options.port}/`);
-    out.info(`processes: ${summary}`);
+    const url = `http://${shown}:${options.port}/`;
+    const processes = procs.map((p) => ({ name: p.sup.spec.name, pid: p.sup.pid, ...p.ports }));
+    const summary = processes.map(({ name, pid, ...ports }) => {
+      const where = Object.entries(ports).map(([k, v]) => `${k} :${v}`);
+      return `${name} (pid ${pid}, ${where.join(', ')})`;
+    });
+    out.info(`gmessenger is up: ${url}`, { url });
+    out.info(`processes: ${summary.join('; ')}`, { processes });
     await new Promise<void>((resolve) =>
       process.once('SIGINT', resolve).once('SIGTERM', resolve).once('SIGHUP', resolve),
     );

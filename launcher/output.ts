@@ -70,8 +70,8 @@ export class Output {
   }
 
   private emit(level: string, msg: string, fields: Record<string, unknown>): void {
-    if (this.pretty)
-      this.line('launcher', level, msg, Object.keys(fields).length > 0 ? ' ' + JSON.stringify(fields) : '');
+    // On a terminal the message says it all; the fields are for machines reading the JSON.
+    if (this.pretty) this.line('launcher', level, msg, '');
     else this.write({ level, time: new Date().toISOString(), service: 'launcher', msg, ...fields });
   }
 

@@ -18,6 +18,7 @@ export interface ChildSpec {
 export interface SupervisorEvents {
   line(name: string, line: string, stream: 'stdout' | 'stderr'): void;
   crashed(name: string, how: string, restartInMs: number): void;
+  restarted(name: string, pid: number | undefined): void;
 }
 
 const BACKOFF_FIRST_MS = 500;
@@ -81,7 +82,9 @@ export class Supervised {
     this.events.crashed(this.spec.name, how, delay);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
-      if (!this.stopping) this.start();
+      if (this.stopping) return;
+      this.start();
+      this.events.restarted(this.spec.name, this.child?.pid);
     }, delay);
   }
 

@@ -137,8 +137,8 @@ export interface Cluster {
 
 const STOP_TIMEOUT_MS = 30_000;
 
-/** The test process's env without any service setting a developer may have exported. */
-function baseEnv(): NodeJS.ProcessEnv {
+/** The test process's env without any service setting (common/config.ts) a developer may have exported. */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const spec of Object.values(CONFIG_SPEC)) delete env[spec.env];
   delete env.NODE_TEST_CONTEXT;
@@ -179,7 +179,7 @@ class Managed {
     const fd = fs.openSync(this.logFile, 'a');
     const child = spawn(process.execPath, [serviceEntry(this.kind)], {
       cwd: ROOT,
-      env: { ...baseEnv(), ...this.env },
+      env: { ...cleanEnv(), ...this.env },
       stdio: ['ignore', tee ? 'pipe' : fd, tee ? 'pipe' : fd],
     });
     fs.closeSync(fd);

@@ -2,6 +2,7 @@
 export { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
 export {
   startCluster,
+  cleanEnv,
   TEST_ENV,
   type Cluster,
   type ExitStatus,
