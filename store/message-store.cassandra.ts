@@ -9,15 +9,15 @@
  *    owner has written is refused) without Paxos on the hot path. Two writers
  *    racing within the same instant are the lease's job, not this check's.
  * 2. write the messages as one unlogged batch per (chat, bucket) partition:
- *    one mutation each, atomic and isolated per partition. A call that spans
- *    a bucket boundary writes the buckets in ascending order, so a failure
- *    leaves at most a prefix of the ids written.
+ *    one mutation each, atomic and isolated per partition; the partitions of
+ *    a call that spans a bucket boundary are written in parallel.
  * 3. on a dialog's first message, index the dialog for both participants.
  * 4. write chat_state last: it is the commit point. History never returns
- *    ids above last_id, so messages of an append that failed before this
- *    step stay invisible, and a retry with the same ids overwrites them
- *    instead of being refused as duplicates. The dialog index is written
- *    before it so that a retry after a failure at step 3 indexes again.
+ *    ids above last_id, so whatever part of an append landed before a failure
+ *    stays invisible (no gap, no reordering can show), and a retry with the
+ *    same ids overwrites it instead of being refused as a duplicate. The
+ *    dialog index is written before it so that a retry after a failure at
+ *    step 3 indexes again.
  *
  * Marks: read, raise to the max, write back. The chat's actor is the only
  * writer, so no Paxos; `marks` is written as one partition batch and
@@ -38,6 +38,14 @@ import {
 import { FANOUT, mapLimit, settleAll } from './cassandra/parallel.js';
 import { millis, num, optMillis, optNum, optText, text, type CqlSession } from './cassandra/session.js';
 import type { types } from 'cassandra-driver';
+
+/**
+ * client_id of a message sent without one. Not null: a null is a tombstone per
+ * message, and leaving the column unset would keep the value of an
+ * uncommitted message that a retry overwrites. Real client ids are 1-64
+ * printable characters, so the empty string is free.
+ */
+const NO_CLIENT_ID = '';
 
 /** Values per `IN ?` list and statements per marks batch. */
 const CHUNK = 100;
@@ -92,15 +100,16 @@ export class CassandraMessageStore implements MessageStore {
   private async appendChat(chatId: string, messages: StoredMessage[]): Promise<void> {
     const lastId = await this.lastId(chatId);
     checkAppendIds(chatId, messages, lastId);
-    for (const [bucket, inBucket] of groupByBucket(messages)) {
-      await this.db.partitionBatch(
-        inBucket.map((m) => ({
-          query: this.q.insertMessage,
-          // undefined leaves client_id unset instead of writing a tombstone for null
-          params: [chatId, bucket, m.id, m.sender, m.text, m.time, m.clientId ?? undefined],
-        })),
-      );
-    }
+    await settleAll(
+      groupByBucket(messages).map(([bucket, inBucket]) =>
+        this.db.partitionBatch(
+          inBucket.map((m) => ({
+            query: this.q.insertMessage,
+            params: [chatId, bucket, m.id, m.sender, m.text, m.time, m.clientId ?? NO_CLIENT_ID],
+          })),
+        ),
+      ),
+    );
     const parsed = parseChatId(chatId);
     if (lastId === 0 && parsed?.kind === 'dialog' && parsed.members) {
       await settleAll(parsed.members.map((login) => this.db.write(this.q.insertDialog, [login, chatId])));
@@ -129,7 +138,7 @@ export class CassandraMessageStore implements MessageStore {
           sender: text(row, 'sender'),
           text: text(row, 'body'),
           time: millis(row, 'sent_at'),
-          clientId: optText(row, 'client_id'),
+          clientId: optText(row, 'client_id') || null,
         }));
       });
     });

@@ -1,0 +1,48 @@
+/**
+ * Bounded fan-out for per-partition reads and writes: Cassandra prefers many
+ * small single-partition requests to one multi-partition `IN`, but a few
+ * thousand at once would only queue in the driver.
+ */
+
+/** Requests one store call keeps in flight at most. */
+export const FANOUT = 64;
+
+/**
+ * Maps `items` through `fn` with at most `limit` calls pending; results keep
+ * the input order. On a failure no new calls start, the pending ones finish,
+ * and the first error is rethrown.
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  const failures: unknown[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failures.length === 0) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index] as T);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+  return results;
+}
+
+/**
+ * Runs every task to completion, then rethrows the first failure. Used where
+ * writes go to several partitions: the caller learns of a failure only once
+ * nothing of the call is still in flight.
+ */
+export async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(tasks);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
