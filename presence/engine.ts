@@ -109,6 +109,7 @@ export class PresenceEngine {
     await this.reconcile();
     await this.settleBatch();
     this.reader = this.redis.duplicate();
+    this.reader.on('error', (err) => this.logger.debug({ err }, 'presence events connection error'));
     this.reading = this.readEvents(this.reader);
     this.redis.on('ready', this.onReconnect);
     this.timer = setInterval(() => this.tick(), this.tickMs);
