@@ -473,7 +473,7 @@ test('the presence process survives SIGKILL: restarted, it rebuilds and serves G
   );
 
   second.kill('SIGTERM');
-  const [code] = (await new Promise((r) => second.once('exit', (...a) => r(a)))) as [number | null];
+  const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
   assert.equal(code, 0, 'graceful stop exits 0');
 });
 
