@@ -291,6 +291,12 @@ export const CONFIG_SPEC = {
     int(0, 24 * 3600 * 1000),
     'At most one notification per recipient and chat per window.',
   ),
+  notifyDelayMs: key(
+    'NOTIFY_DELAY_MS',
+    5000,
+    int(0, 3600000),
+    'Grace before notifying; recipients who come online or receive the message meanwhile are not notified.',
+  ),
   notifyMaxAttempts: key(
     'NOTIFY_MAX_ATTEMPTS',
     6,
