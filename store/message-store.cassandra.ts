@@ -23,6 +23,10 @@
  * writer, so no Paxos; `marks` is written as one partition batch and
  * `marks_by_user` per user, both idempotent upserts. If a write fails after
  * the other succeeded, the next raise of that user's marks rewrites both.
+ *
+ * Both read-then-write paths are queued per chat inside this process, so
+ * overlapping calls for one chat (which SQLite would serialize in its
+ * transactions) cannot interleave a read of one with the write of another.
  */
 import type { MessageStore } from './message-store.js';
 import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
@@ -35,7 +39,7 @@ import {
   raiseMarks,
   readHistory,
 } from './cassandra/layout.js';
-import { FANOUT, mapLimit, settleAll } from './cassandra/parallel.js';
+import { FANOUT, KeyedSerializer, mapLimit, settleAll } from './cassandra/parallel.js';
 import { millis, num, optMillis, optNum, optText, text, type CqlSession } from './cassandra/session.js';
 import type { types } from 'cassandra-driver';
 
@@ -82,6 +86,8 @@ function marksOf(row: types.Row, login: string): Marks {
 
 export class CassandraMessageStore implements MessageStore {
   private readonly q: ReturnType<typeof messageQueries>;
+  private readonly appends = new KeyedSerializer();
+  private readonly raises = new KeyedSerializer();
 
   constructor(
     private readonly db: CqlSession,
@@ -93,7 +99,9 @@ export class CassandraMessageStore implements MessageStore {
   append(messages: readonly StoredMessage[]): Promise<void> {
     return this.db.op('append', async () => {
       const chats = groupByChat(messages);
-      await settleAll([...chats].map(([chatId, list]) => this.appendChat(chatId, list)));
+      await settleAll(
+        [...chats].map(([chatId, list]) => this.appends.run(chatId, () => this.appendChat(chatId, list))),
+      );
     });
   }
 
@@ -182,43 +190,56 @@ export class CassandraMessageStore implements MessageStore {
     });
   }
 
-  async saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
-    // Different chats are different partitions: raise them in parallel.
-    await Promise.all(batch.map((b) => this.saveMarks(b.chatId, b.marks)));
+  saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
+    return this.db.op('marks_save', () => this.raises.run(chatId, () => this.raise(chatId, marks)));
   }
 
-  saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
+  /**
+   * Cassandra has no cheap multi-partition atomic write, so the batch is
+   * saved chat by chat, chats in parallel; entries of the same chat are merged
+   * first, because two concurrent read-raise-writes of one row could lose the
+   * higher value.
+   */
+  saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
     return this.db.op('marks_save', async () => {
-      const given = new Map<string, Marks[]>();
-      for (const m of marks) given.set(m.login, [...(given.get(m.login) ?? []), m]);
-      if (given.size === 0) return;
-      const pages = await mapLimit(chunks([...given.keys()], CHUNK), FANOUT, (logins) =>
-        this.db.all(this.q.marksOfLogins, [chatId, logins]),
+      const byChat = new Map<string, Marks[]>();
+      for (const { chatId, marks } of batch) byChat.set(chatId, [...(byChat.get(chatId) ?? []), ...marks]);
+      await mapLimit([...byChat], FANOUT, ([chatId, marks]) =>
+        this.raises.run(chatId, () => this.raise(chatId, marks)),
       );
-      const stored = new Map<string, Marks>();
-      for (const row of pages.flat()) {
-        const login = text(row, 'login');
-        stored.set(login, marksOf(row, login));
-      }
-      const updates: Marks[] = [];
-      for (const [login, list] of given) {
-        const raised = raiseMarks(stored.get(login), list);
-        if (raised?.changed) updates.push(raised.marks);
-      }
-      await settleAll([
-        mapLimit(chunks(updates, CHUNK), FANOUT, (chunk) =>
-          this.db.partitionBatch(
-            chunk.map((m) => ({
-              query: this.q.upsertMarks,
-              params: [chatId, m.login, m.deliveredId, m.readId],
-            })),
-          ),
-        ),
-        mapLimit(updates, FANOUT, (m) =>
-          this.db.write(this.q.upsertUserMarks, [m.login, chatId, m.deliveredId, m.readId]),
-        ),
-      ]);
     });
+  }
+
+  private async raise(chatId: string, marks: readonly Marks[]): Promise<void> {
+    const given = new Map<string, Marks[]>();
+    for (const m of marks) given.set(m.login, [...(given.get(m.login) ?? []), m]);
+    if (given.size === 0) return;
+    const pages = await mapLimit(chunks([...given.keys()], CHUNK), FANOUT, (logins) =>
+      this.db.all(this.q.marksOfLogins, [chatId, logins]),
+    );
+    const stored = new Map<string, Marks>();
+    for (const row of pages.flat()) {
+      const login = text(row, 'login');
+      stored.set(login, marksOf(row, login));
+    }
+    const updates: Marks[] = [];
+    for (const [login, list] of given) {
+      const raised = raiseMarks(stored.get(login), list);
+      if (raised?.changed) updates.push(raised.marks);
+    }
+    await settleAll([
+      mapLimit(chunks(updates, CHUNK), FANOUT, (chunk) =>
+        this.db.partitionBatch(
+          chunk.map((m) => ({
+            query: this.q.upsertMarks,
+            params: [chatId, m.login, m.deliveredId, m.readId],
+          })),
+        ),
+      ),
+      mapLimit(updates, FANOUT, (m) =>
+        this.db.write(this.q.upsertUserMarks, [m.login, chatId, m.deliveredId, m.readId]),
+      ),
+    ]);
   }
 
   dialogsOfUser(login: string): Promise<string[]> {

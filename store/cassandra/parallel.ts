@@ -46,3 +46,32 @@ export async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
+
+/**
+ * Runs tasks that share a key one after another, in call order; tasks of
+ * different keys run freely. The adapters' read-then-write steps (append's
+ * last-id check, raising marks) rely on one writer per chat; this keeps that
+ * true for overlapping calls from the same process too.
+ */
+export class KeyedSerializer {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    const result = previous ? previous.then(task) : task();
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Keys with a task queued or running. */
+  get size(): number {
+    return this.tails.size;
+  }
+}
