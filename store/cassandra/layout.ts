@@ -22,6 +22,7 @@ import type { HistoryQuery, Marks, StoredMessage, UserProfile } from '../types.j
 /** Messages per (chat_id, bucket) partition. */
 export const MESSAGE_BUCKET_SIZE = 10_000;
 
+/** The bucket of a message id: floor(id / 10 000). */
 export function messageBucket(id: number): number {
   return Math.floor(id / MESSAGE_BUCKET_SIZE);
 }
@@ -120,7 +121,13 @@ export function groupByBucket(messages: readonly StoredMessage[]): [number, Stor
 /** Bytes of a username's UTF-8 that name its listing partition. */
 export const NAME_BUCKET_BYTES = 2;
 
+/**
+ * The listing partition of a username. The empty username gets [0x00]
+ * instead of an empty key (Cassandra refuses empty partition keys); that is
+ * still no greater than any other bucket, so the order argument holds.
+ */
 export function nameBucket(username: string): Buffer {
+  if (username === '') return Buffer.from([0]);
   return Buffer.from(Buffer.from(username, 'utf8').subarray(0, NAME_BUCKET_BYTES));
 }
 

@@ -20,6 +20,7 @@ const CONSISTENCY: Record<ConsistencyName, types.consistencies> = {
   ALL: types.consistencies.all,
 };
 
+/** Whether a string is one of the consistency levels the store accepts. */
 export function isConsistencyName(value: string): value is ConsistencyName {
   return Object.prototype.hasOwnProperty.call(CONSISTENCY, value);
 }
@@ -89,6 +90,7 @@ export class CqlSession {
     } while (pageState);
   }
 
+  /** Every row of a read, all pages. */
   async all(query: string, params: Params): Promise<types.Row[]> {
     const out: types.Row[] = [];
     for await (const row of this.rows(query, params)) out.push(row);
@@ -126,6 +128,8 @@ export class CqlSession {
   }
 }
 
+// Row decoders: a value of an unexpected type means the schema and the code disagree, so they throw.
+
 function column(row: types.Row, name: string): unknown {
   return row.get(name) as unknown;
 }
@@ -134,12 +138,14 @@ function mismatch(name: string, expected: string, value: unknown): Error {
   return new Error(`cassandra store: column ${name} holds ${typeof value} where ${expected} was expected`);
 }
 
+/** A text column that must be set. */
 export function text(row: types.Row, name: string): string {
   const value = column(row, name);
   if (typeof value !== 'string') throw mismatch(name, 'text', value);
   return value;
 }
 
+/** A text column, null when unset. */
 export function optText(row: types.Row, name: string): string | null {
   const value = column(row, name);
   return value === null || value === undefined ? null : text(row, name);
@@ -154,6 +160,7 @@ export function num(row: types.Row, name: string): number {
   throw mismatch(name, 'a number', value);
 }
 
+/** An int or bigint column, null when unset. */
 export function optNum(row: types.Row, name: string): number | null {
   const value = column(row, name);
   return value === null || value === undefined ? null : num(row, name);
@@ -166,17 +173,20 @@ export function millis(row: types.Row, name: string): number {
   throw mismatch(name, 'timestamp', value);
 }
 
+/** A timestamp column as milliseconds, null when unset. */
 export function optMillis(row: types.Row, name: string): number | null {
   const value = column(row, name);
   return value === null || value === undefined ? null : millis(row, name);
 }
 
+/** A boolean column that must be set. */
 export function bool(row: types.Row, name: string): boolean {
   const value = column(row, name);
   if (typeof value !== 'boolean') throw mismatch(name, 'boolean', value);
   return value;
 }
 
+/** A blob column that must be set. */
 export function blob(row: types.Row, name: string): Buffer {
   const value = column(row, name);
   if (!Buffer.isBuffer(value)) throw mismatch(name, 'blob', value);
