@@ -141,6 +141,20 @@ export class ChatActor implements LeaseHolder {
     }
   }
 
+  /** True for a dialog one of whose users did not exist when last checked. */
+  get missingDialogUser(): boolean {
+    return this.parsed.kind === 'dialog' && !this.dialogUsersExist;
+  }
+
+  /**
+   * Re-checks a dialog whose user was missing: that login may have registered
+   * since the actor loaded (users are never deleted, so a found pair stays found).
+   */
+  async refreshDialogUsers(): Promise<void> {
+    const profiles = await this.deps.store.users.getProfiles(this.parsed.members!);
+    this.dialogUsersExist = profiles.size === 2;
+  }
+
   private writable(): boolean {
     return !this.closed && Date.now() < this.validUntil;
   }

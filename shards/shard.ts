@@ -120,6 +120,7 @@ export class Shard {
   private async handle(request: ShardRequest): Promise<ResponseInit['result']> {
     const actor = await this.actorFor(request.chatId, request.op.case === 'createGroup');
     actor.lastUsed = Date.now();
+    if (actor.missingDialogUser) await actor.refreshDialogUsers();
     const user = request.user;
     const op = request.op;
     switch (op.case) {
