@@ -141,11 +141,16 @@ export class ChatList {
           page.push({ chatId: `d:${user!.login}`, profile: user! });
         }
       }
-      if (page.length === limit && lastKey) {
+      if (page.length === limit) {
+        // More remain when a quiet group or a listed user (not the caller, no active dialog) follows.
+        // At most activeDialogPeers.size + 1 users are skipped, so one read of that many + 1 tells.
+        const listed = (u: UserProfile) => u.login !== login && !activeDialogPeers.has(u.login);
         const moreGroups = gi < quietGroups.length;
         const moreUsers =
-          ui < users.length || (!usersDone && (await store.users.listByName(userCursor, 1)).length > 0);
-        if (moreGroups || moreUsers) next = lastKey;
+          users.slice(ui).some(listed) ||
+          (!usersDone && (await store.users.listByName(userCursor, activeDialogPeers.size + 2)).some(listed));
+        // A page that ended exactly where the active part ends continues at the start of the by-name part.
+        if (moreGroups || moreUsers) next = lastKey ?? { a: active.length };
       }
     }
 
