@@ -340,6 +340,32 @@ describe('search', () => {
     assert.ok(!long?.keep?.({ login: 'alexandre', username: 'x' }));
   });
 
+  it('stops reading a partition of the empty query at the first login past its character', async () => {
+    const users = [
+      { login: '0bob', username: 'a zero' },
+      { login: 'amy', username: 'Amy' },
+      { login: 'bea', username: 'a bea' },
+      { login: 'zed', username: 'a zed' },
+    ];
+    const read: string[] = [];
+    const partition = async function* (p: string): AsyncGenerator<UserProfile> {
+      for (const u of users) {
+        if (!u.login.startsWith(p) && !foldCase(u.username).startsWith(p)) continue;
+        read.push(`${p}:${u.login}`);
+        yield u;
+      }
+    };
+    const found = await runSearch(planSearch(''), 10, partition);
+    assert.deepEqual(
+      found.map((u) => u.login),
+      ['0bob', 'amy', 'bea', 'zed'],
+    );
+    assert.deepEqual(
+      read.filter((r) => r.startsWith('a:')),
+      ['a:0bob', 'a:amy', 'a:bea'],
+    );
+  });
+
   it('walks the login alphabet in code point order for an empty query', () => {
     assert.deepEqual([...LOGIN_ALPHABET], [...LOGIN_ALPHABET].sort(compareText));
     assert.equal(LOGIN_ALPHABET.length, 26 + 10 + 3);

@@ -224,6 +224,8 @@ export function searchPrefixes(login: string, username: string): string[] {
 export interface SearchStep {
   partition: string;
   keep: ((profile: UserProfile) => boolean) | null;
+  /** True once no later row (rows come in login order) can be kept: reading stops there. */
+  done?: (profile: UserProfile) => boolean;
 }
 
 /**
@@ -238,6 +240,8 @@ export function planSearch(prefix: string): SearchStep[] {
     return [...LOGIN_ALPHABET].map((c) => ({
       partition: c,
       keep: (p: UserProfile) => p.login.startsWith(c),
+      // Logins are ASCII, so JS comparison is the byte order the partition is sorted in.
+      done: (p: UserProfile) => p.login > c && !p.login.startsWith(c),
     }));
   }
   const partition = codePointPrefix(query, SEARCH_PREFIX_MAX);
@@ -257,6 +261,7 @@ export async function runSearch(
   if (!(limit > 0)) return out;
   for (const step of steps) {
     for await (const profile of read(step.partition, step.keep ? null : limit - out.length)) {
+      if (step.done?.(profile)) break;
       if (step.keep && !step.keep(profile)) continue;
       out.push(profile);
       if (out.length >= limit) return out;
