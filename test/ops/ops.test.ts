@@ -382,7 +382,12 @@ describe('a live cluster under load, scraped by a real Prometheus', { timeout: 4
           shards: 2,
           envFor: (kind) =>
             kind === 'relay'
-              ? { NOTIFY_WEBHOOK_URL: webhook.url, NOTIFY_MAX_ATTEMPTS: '2', NOTIFY_BACKOFF_MS: '50' }
+              ? {
+                  NOTIFY_WEBHOOK_URL: webhook.url,
+                  NOTIFY_DELAY_MS: '200',
+                  NOTIFY_MAX_ATTEMPTS: '2',
+                  NOTIFY_BACKOFF_MS: '50',
+                }
               : undefined,
         });
         const c = cluster;
