@@ -350,7 +350,9 @@ export class WsEndpoints {
         };
         if (chatId.startsWith('d:')) body.receiver = chatRef(chatId, conn.login).id;
         if (m.clientId) body.client_id = m.clientId;
-        this.deps.hub.deliver(conn, chatId, m.id, eventJson('new_message', body));
+        const json = eventJson('new_message', body);
+        // A retried client_id is acknowledged again even when this socket already has the message.
+        if (!this.deps.hub.deliver(conn, chatId, m.id, json) && m.clientId) this.deps.hub.write(conn, json);
       })
       .catch((err: unknown) => this.reject(conn, err, clientId || undefined));
   }
