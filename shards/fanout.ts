@@ -13,6 +13,9 @@ import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { fanoutEntries } from '../common/metrics.js';
 
+/** Hands one inbox entry whose XADD failed to the relay for retries. */
+export type Redeliver = (node: string, entry: InboxEntry) => Promise<void>;
+
 /** Resolves where users are connected: gateway node → the given users connected there. */
 export type RouteResolver = (logins: readonly string[]) => Promise<Map<string, string[]>>;
 
@@ -33,6 +36,7 @@ export class Fanout {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly resolveRoutes: RouteResolver,
+    private readonly redeliver: Redeliver,
     private readonly inboxMaxLen: number,
     private readonly logger: Logger,
   ) {}
@@ -117,13 +121,14 @@ export class Fanout {
       }
     }
     const pipeline = this.redis.pipeline();
-    let writes = 0;
+    const written: { node: string; entry: InboxEntry }[] = [];
+    const add = (node: string, entry: InboxEntry) => {
+      pipeline.xadd(this.keys.inbox(node), 'MAXLEN', '~', this.inboxMaxLen, '*', ...encodeInboxEntry(entry));
+      written.push({ node, entry });
+    };
     for (const e of events) {
       if (e.users === '*') {
-        for (const node of gateways) {
-          pipeline.xadd(this.keys.inbox(node), 'MAXLEN', '~', this.inboxMaxLen, '*', ...encodeInboxEntry(e));
-          writes++;
-        }
+        for (const node of gateways) add(node, e);
         continue;
       }
       const perNode = new Map<string, string[]>();
@@ -140,23 +145,23 @@ export class Fanout {
           else perNode.set(node, [u]);
         }
       }
-      for (const [node, users] of perNode) {
-        pipeline.xadd(
-          this.keys.inbox(node),
-          'MAXLEN',
-          '~',
-          this.inboxMaxLen,
-          '*',
-          ...encodeInboxEntry({ ...e, users }),
-        );
-        writes++;
-      }
+      for (const [node, users] of perNode) add(node, { ...e, users });
       if (offline.length > 0 && e.onOffline) e.onOffline(offline);
     }
-    if (writes === 0) return;
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
-    fanoutEntries.inc(writes);
+    if (written.length === 0) return;
+    // exec() rejects when the connection is down (the caller retries the batch); per-command errors come back here.
+    const results = (await pipeline.exec()) ?? [];
+    let failed = 0;
+    results.forEach(([err], i) => {
+      if (!err) return;
+      failed++;
+      const { node, entry } = written[i]!;
+      const { onOffline: _ignored, ...plain } = entry as FanoutEvent;
+      this.redeliver(node, plain).catch((e: unknown) =>
+        this.logger.error({ err: e, node, chat: entry.chatId }, 'inbox write and redelivery both failed'),
+      );
+    });
+    if (failed > 0) this.logger.warn({ failed }, 'inbox writes failed; handed to the relay for redelivery');
+    fanoutEntries.inc(written.length - failed);
   }
 }

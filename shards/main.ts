@@ -9,10 +9,10 @@ import { loadConfig } from '../common/config.js';
 import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
-import { addService, createClient } from '../proto/grpc.js';
-import { RelayService } from '../proto/gen/gmessenger/v1/relay_pb.js';
+import { addService } from '../proto/grpc.js';
 import { ShardService } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import { routesOf } from '../presence/index.js';
+import { createRelayClient, enqueueRedelivery, openRedeliveryQueue } from '../relay/index.js';
 import { openStore } from '../store/index.js';
 import { ShardDirectory, ShardRegistration } from './directory.js';
 import { Fanout } from './fanout.js';
@@ -49,11 +49,13 @@ async function main(): Promise<void> {
     `${config.nodeId}:${randomBytes(6).toString('hex')}`,
     config.leaseTtlMs,
   );
-  const relay = createClient(RelayService, config.relayAddr);
+  const relay = createRelayClient(config.relayAddr);
+  const redeliveryQueue = openRedeliveryQueue(redis, keys);
   const fanout = new Fanout(
     redis,
     keys,
     (logins) => routesOf(redis, keys, logins),
+    (node, entry) => enqueueRedelivery(redeliveryQueue, node, entry),
     config.inboxMaxLen,
     logger.child({ component: 'fanout' }),
   );
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
     directory.stop();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     relay.close();
+    await redeliveryQueue.close().catch(() => undefined);
     await store.close();
     await ops.close();
     redis.disconnect();
