@@ -166,7 +166,8 @@ export const CONFIG_SPEC = {
   ),
   wsMaxFrameBytes: key(
     'WS_MAX_FRAME_BYTES',
-    16 * 1024,
+    // A valid send_message can take 4096 code points × 6 bytes (JSON escapes) plus its envelope.
+    32 * 1024,
     int(1024, 1024 * 1024),
     'Largest accepted WebSocket frame (closed with 1009 above).',
   ),

@@ -10,7 +10,7 @@ import { AppError, toAppError } from '../common/errors.js';
 import type { Config } from '../common/config.js';
 import { dialogChatId, GROUP_ID_RE, groupChatId } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
-import { wsConnections, wsErrors, wsEventsReceived } from '../common/metrics.js';
+import { wsConnections, wsDropped, wsErrors, wsEventsReceived } from '../common/metrics.js';
 import { isoTime } from '../common/time.js';
 import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { Store } from '../store/index.js';
@@ -26,6 +26,11 @@ import * as v from './validate.js';
 const ERROR_WINDOW_MS = 10_000;
 const ERROR_BUDGET = 50;
 const TYPING_INTERVAL_MS = 2000;
+/**
+ * uWS drops a connection whose frame exceeds maxPayloadLength without a close frame (clients see
+ * 1006), so it gets this larger cap and frames over WS_MAX_FRAME_BYTES are closed here with 1009.
+ */
+const FRAME_HARD_CAP_BYTES = 1024 * 1024;
 /** Per-user send budget on this gateway: a token bucket refilled at SEND_RATE_LIMIT per second. */
 interface Bucket {
   tokens: number;
@@ -61,7 +66,7 @@ export class WsEndpoints {
       ['/chats/ws', 'all'],
     ] as const) {
       app.ws<Conn>(pattern, {
-        maxPayloadLength: config.wsMaxFrameBytes,
+        maxPayloadLength: Math.max(4 * config.wsMaxFrameBytes, FRAME_HARD_CAP_BYTES),
         maxBackpressure: config.wsMaxBackpressureBytes,
         closeOnBackpressureLimit: 1,
         idleTimeout: config.wsIdleTimeoutS,
@@ -225,6 +230,12 @@ export class WsEndpoints {
 
   private message(ws: WebSocket<Conn>, message: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData();
+    if (message.byteLength > this.deps.config.wsMaxFrameBytes) {
+      wsDropped.inc({ reason: 'frame_too_large' });
+      conn.closed = true;
+      ws.end(1009, 'frame too large');
+      return;
+    }
     if (isBinary) {
       this.reject(conn, new AppError('invalid_event', 'frames must be text JSON'));
       return;
