@@ -351,26 +351,29 @@ export class App {
     }
   }
 
-  /** Fetches everything after the window's last message (`?after=`), in pages. */
-  private async catchUp(w: ChatMessages): Promise<void> {
+  /**
+   * Fetches everything after `from` (`?after=`), in pages. `from` must be an id up to which the
+   * window is complete: after a reconnect that is its last id when the connection opened, since
+   * live messages arriving meanwhile may already lie beyond the gap.
+   */
+  private async catchUp(w: ChatMessages, from = w.lastId): Promise<void> {
     const key = chatKey(w.chat);
-    if (!w.loaded) return;
-    if (!w.items.length) {
-      w.loaded = false;
+    if (!w.loaded || !from) {
       await this.loadInitial(w);
       return;
     }
     w.hasNewer = false;
+    let after = from;
     for (let i = 0; i < CATCHUP_MAX_PAGES; i++) {
-      const after = w.lastId;
       const page = await api.history(w.chat, { after, limit: CATCHUP_PAGE });
       w.merge(page.items);
       w.trim(key !== this.openKey || this.readerAtEnd);
       this.noteLatest(key, page.items[page.items.length - 1]);
       if (page.items.length < CATCHUP_PAGE) return;
+      after = page.items[page.items.length - 1]!.id;
     }
-    // Still more: leave the rest to be fetched when the reader scrolls there.
-    w.hasNewer = true;
+    // Still more: keep the window contiguous up to `after` and fetch the rest when the reader gets there.
+    w.cutAfter(after);
   }
 
   /** Moves the list entry forward when history shows a message newer than it knows. */
@@ -386,12 +389,14 @@ export class App {
   // ---- socket events ---------------------------------------------------------------------------
 
   private async onSocketOpen(): Promise<void> {
+    // Taken before anything arrives on the new socket: each window is complete up to here.
+    const from = [...this.windows.values()].map((w) => [w, w.lastId] as const);
     this.resendPending();
     this.flushReads();
     void this.refreshChats();
-    for (const w of [...this.windows.values()]) {
+    for (const [w, lastId] of from) {
       try {
-        await this.catchUp(w);
+        await this.catchUp(w, lastId);
         this.emit({ kind: 'chat', key: chatKey(w.chat) });
       } catch {
         // The next reconnect catches up again; nothing is marked as received until it is.

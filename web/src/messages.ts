@@ -181,6 +181,15 @@ export class ChatMessages {
     }
   }
 
+  /** Drops messages after `id` and records that newer ones exist on the server. */
+  cutAfter(id: number): void {
+    let n = this.items.length;
+    while (n > 0 && this.items[n - 1]!.id > id) n--;
+    this.items.length = n;
+    this.hasNewer = true;
+    this.version++;
+  }
+
   /** Others' messages after `readId` among those held (the unread count when the live end is held). */
   unreadAfter(readId: number): number {
     let n = 0;

@@ -151,24 +151,28 @@ export function showAuth(root: HTMLElement, done: (me: Me) => void, initial: Mod
       ),
     );
 
+    const problem = (f: Field): string => {
+      const v = f.input.value;
+      if (f.name === 'login') return register ? validateLogin(v) : v.trim() ? '' : 'Enter your login.';
+      if (f.name === 'username') return validateUsername(v);
+      if (f.name === 'password') return register ? validatePassword(v) : v ? '' : 'Enter your password.';
+      return '';
+    };
     const check = (): boolean => {
       let first: Field | null = null;
       for (const f of fields) {
-        const v = f.input.value;
-        let msg = '';
-        if (f.name === 'login') msg = register ? validateLogin(v) : v.trim() ? '' : 'Enter your login.';
-        else if (f.name === 'username') msg = validateUsername(v);
-        else if (f.name === 'password')
-          msg = register ? validatePassword(v) : v ? '' : 'Enter your password.';
+        const msg = problem(f);
         setFieldError(f, msg);
         if (msg && !first) first = f;
       }
       if (first) first.input.focus();
       return !first;
     };
+    // A field marked invalid is cleared once its value is acceptable: while typing, not on blur
+    // (a message vanishing on blur would move the button the user is clicking).
     for (const f of fields) {
-      f.input.addEventListener('blur', () => {
-        if (f.input.value && f.input.getAttribute('aria-invalid') === 'true') check();
+      f.input.addEventListener('input', () => {
+        if (f.input.getAttribute('aria-invalid') === 'true' && !problem(f)) setFieldError(f, '');
       });
     }
 
