@@ -7,21 +7,30 @@
 import http from 'node:http';
 import { api, connectWs, uniqueLogin, type Session, type WsClient, type WsEvent } from '../harness/index.js';
 
-/** A local webhook for the relay: 204, except 500 for bodies that mention `failFor`. */
+/** Logins of offline recipients whose notification webhook call fails (see startWebhook). */
+export const DOOMED_PREFIX = 'ops_x';
+
+/** A local webhook for the relay: 204, except 500 for notifications to a DOOMED_PREFIX login. */
 export interface Webhook {
   readonly url: string;
   readonly received: { failed: number; ok: number };
   close(): Promise<void>;
 }
 
-export function startWebhook(failFor: string): Promise<Webhook> {
+export function startWebhook(): Promise<Webhook> {
   const received = { failed: 0, ok: 0 };
   const server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      const fail = body.includes(failFor);
+      let recipient = '';
+      try {
+        recipient = String((JSON.parse(body) as { recipient?: unknown }).recipient ?? '');
+      } catch {
+        // Not JSON: counted as a success so the failure count only reflects doomed recipients.
+      }
+      const fail = recipient.startsWith(DOOMED_PREFIX);
       if (fail) received.failed++;
       else received.ok++;
       res.writeHead(fail ? 500 : 204).end();
@@ -58,10 +67,10 @@ export interface LoadResult {
 const isNew = (e: WsEvent) => e.type === 'new_message';
 
 /**
- * Runs the load; resolves when every message was acknowledged and every online recipient got it.
- * `offlineLogins` (dave, doomed) never connect, so their messages go to the relay.
+ * One round of load with fresh users; resolves when every message was acknowledged and every online
+ * recipient got it. dave and doomed never connect, so their messages go to the relay.
  */
-export async function generateLoad(target: LoadTarget, doomedLogin: string): Promise<LoadResult> {
+export async function generateLoad(target: LoadTarget): Promise<LoadResult> {
   const [g1, g2] = target.httpUrls.map((u) => api(u)) as [ReturnType<typeof api>, ReturnType<typeof api>];
   const [w1, w2] = target.wsUrls as [string, string];
   const users = {
@@ -69,7 +78,7 @@ export async function generateLoad(target: LoadTarget, doomedLogin: string): Pro
     bob: await g2.register(uniqueLogin('ops_b')),
     carol: await g1.register(uniqueLogin('ops_c')),
     dave: await g2.register(uniqueLogin('ops_d')),
-    doomed: await g1.register(doomedLogin),
+    doomed: await g1.register(uniqueLogin(DOOMED_PREFIX)),
   };
 
   // Logins by result, and a few 4xx responses.
