@@ -32,7 +32,9 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build \
  && npm run build:web --if-present \
- && mkdir -p web/dist
+ && mkdir -p web/dist \
+ && rm -rf dist/test dist/bench \
+ && find dist -name '*.test.js' -delete -o -name '*.test.js.map' -delete
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
