@@ -31,11 +31,17 @@ const END_SLACK_PX = 24;
 export class VirtualList<T> {
   readonly body: HTMLElement;
   private items: readonly T[] = [];
+  /** Measured heights, and estimates for rows not measured yet (both keyed by row key). */
   private readonly heights = new Map<string, number>();
+  private readonly estimates = new Map<string, number>();
   private readonly rendered = new Map<string, HTMLElement>();
   private readonly topPad = h('div', { class: 'vl-pad', attrs: { 'aria-hidden': 'true' } });
   private readonly bottomPad = h('div', { class: 'vl-pad', attrs: { 'aria-hidden': 'true' } });
   private offsets = new Float64Array(1);
+  /** Row keys and offsets of `items`, valid until the items or the width change. */
+  private keys: string[] = [];
+  private total = 0;
+  private layoutValid = false;
   private atEnd = true;
   private width = 0;
   private readonly frame = new FrameTask(() => this.render());
@@ -57,6 +63,8 @@ export class VirtualList<T> {
         // Row heights depend on the width; measure again.
         this.width = w;
         this.heights.clear();
+        this.estimates.clear();
+        this.layoutValid = false;
       }
       this.frame.request();
     });
@@ -74,6 +82,7 @@ export class VirtualList<T> {
 
   setItems(items: readonly T[]): void {
     this.items = items;
+    this.layoutValid = false;
     this.frame.request();
   }
 
@@ -113,7 +122,14 @@ export class VirtualList<T> {
   };
 
   private heightOf(item: T, key: string): number {
-    return this.heights.get(key) ?? this.opt.estimate(item, this.width || this.scroller.clientWidth);
+    const measured = this.heights.get(key);
+    if (measured !== undefined) return measured;
+    let e = this.estimates.get(key);
+    if (e === undefined) {
+      e = this.opt.estimate(item, this.width || this.scroller.clientWidth);
+      this.estimates.set(key, e);
+    }
+    return e;
   }
 
   private computeOffsets(keys: string[]): number {
@@ -144,8 +160,15 @@ export class VirtualList<T> {
     this.frame.cancel();
     const s = this.scroller;
     const n = this.items.length;
-    const keys = new Array<string>(n);
-    for (let i = 0; i < n; i++) keys[i] = this.opt.key(this.items[i]!);
+    if (!this.layoutValid) {
+      // Scroll-only renders skip this: keys and offsets stay valid until the items change.
+      const keys = new Array<string>(n);
+      for (let i = 0; i < n; i++) keys[i] = this.opt.key(this.items[i]!);
+      this.keys = keys;
+      this.total = this.computeOffsets(keys);
+      this.layoutValid = true;
+    }
+    const keys = this.keys;
     const follow = this.opt.stickToEnd && this.atEnd && !this.reveal;
 
     // Anchor: the first row visible now, and how far its top is from the viewport top.
@@ -163,7 +186,7 @@ export class VirtualList<T> {
       }
     }
 
-    let total = this.computeOffsets(keys);
+    let total = this.total;
     const overscan = this.opt.overscan ?? 600;
     const viewH = s.clientHeight || 1;
     let scrollTop = s.scrollTop;
@@ -207,7 +230,7 @@ export class VirtualList<T> {
         }
       }
       if (!changed) break;
-      total = this.computeOffsets(keys);
+      total = this.total = this.computeOffsets(keys);
       this.topPad.style.height = `${this.offsets[start] ?? 0}px`;
       this.bottomPad.style.height = `${Math.max(0, total - (this.offsets[end + 1] ?? total))}px`;
     }
@@ -218,7 +241,7 @@ export class VirtualList<T> {
       s.scrollTop = scrollTop;
     }
     this.reveal = null;
-    if (this.heights.size > 2 * n + 200) this.pruneHeights(keys);
+    if (this.heights.size + this.estimates.size > 3 * n + 400) this.pruneHeights(keys);
 
     if (this.opt.onRendered && n) {
       const top = s.scrollTop;
@@ -268,5 +291,6 @@ export class VirtualList<T> {
   private pruneHeights(keys: string[]): void {
     const live = new Set(keys);
     for (const k of this.heights.keys()) if (!live.has(k)) this.heights.delete(k);
+    for (const k of this.estimates.keys()) if (!live.has(k)) this.estimates.delete(k);
   }
 }
