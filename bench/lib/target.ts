@@ -1,0 +1,131 @@
+/**
+ * The system under test: a local gmessenger cluster started with the test
+ * harness (real processes from dist/, own redis-server, embedded SQLite
+ * store), or an existing deployment given by `--target URL[,URL...]`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { startCluster, type Cluster } from '../../test/harness/index.js';
+import { pidListeningOn } from './proc.js';
+
+/**
+ * Settings of the local benchmark cluster, on top of the harness defaults.
+ * Password hashing is put back to the production cost (the harness lowers it
+ * for tests) so that the login figures are real; the per-user send limit is
+ * lifted because one benchmark user sends far faster than a person (the
+ * fan-out sender alone sends hundreds of messages a second); registration and
+ * login limits are lifted because every benchmark user comes from this
+ * machine.
+ */
+export const BENCH_ENV: Readonly<Record<string, string>> = {
+  LOG_LEVEL: 'info',
+  ARGON2_MEMORY_KIB: '19456',
+  ARGON2_TIME: '2',
+  ARGON2_PARALLELISM: '1',
+  SEND_RATE_LIMIT: '100000',
+  LOGIN_RATE_LIMIT: '100000',
+  LOGIN_RATE_LIMIT_IP: '1000000',
+  REGISTER_RATE_LIMIT_IP: '1000000',
+};
+
+export interface TargetProcess {
+  name: string;
+  pid: number | undefined;
+}
+
+export interface BenchTarget {
+  /** 'local' (started here) or 'remote' (--target). */
+  kind: 'local' | 'remote';
+  description: string;
+  httpUrls: string[];
+  wsUrls: string[];
+  /** Ops URL per gateway (/metrics), when known. */
+  metricsUrls: (string | undefined)[];
+  /** Pid per gateway, when it runs on this machine. */
+  gatewayPids(): (number | undefined)[];
+  /** Every server process on this machine, for CPU accounting. */
+  processes(): TargetProcess[];
+  /** Environment the local cluster runs with (empty for remote targets). */
+  env: Record<string, string>;
+  /** Stops what was started here (profiles are written first when enabled); no-op for remote targets. */
+  stop(): Promise<void>;
+}
+
+export interface TargetOptions {
+  /** Comma-separated gateway base URLs of an existing deployment. */
+  target?: string;
+  /** Comma-separated ops URLs (/metrics) of those gateways, in the same order. */
+  metrics?: string;
+  /** @default 2 */
+  gateways?: number;
+  /** @default 1 */
+  shards?: number;
+  /** Write V8 CPU profiles of gateways and shards into this folder (local cluster). */
+  cpuProfDir?: string;
+  /** Extra environment for the local cluster. */
+  env?: Record<string, string>;
+}
+
+function remoteTarget(opts: TargetOptions & { target: string }): BenchTarget {
+  const httpUrls = opts.target.split(',').map((u) => u.trim().replace(/\/$/, ''));
+  const metricsUrls = (opts.metrics ?? '').split(',').map((u) => u.trim().replace(/\/$/, '') || undefined);
+  const local = (u: string) => /^http:\/\/(127\.\d+\.\d+\.\d+|localhost)(:|\/|$)/.test(u);
+  const pids = () =>
+    httpUrls.map((u) => {
+      if (!local(u)) return undefined;
+      const port = Number(new URL(u).port || 80);
+      return pidListeningOn(port);
+    });
+  return {
+    kind: 'remote',
+    description: `existing deployment at ${httpUrls.join(', ')}`,
+    httpUrls,
+    wsUrls: httpUrls.map((u) => u.replace(/^http/, 'ws')),
+    metricsUrls: httpUrls.map((_, i) => metricsUrls[i]),
+    gatewayPids: pids,
+    processes: () => pids().map((pid, i) => ({ name: `gateway-${i + 1}`, pid })),
+    env: {},
+    stop: () => Promise.resolve(),
+  };
+}
+
+/** Starts the local cluster, or describes the remote one. */
+export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget> {
+  if (opts.target) return remoteTarget({ ...opts, target: opts.target });
+  const env = { ...BENCH_ENV, ...opts.env };
+  const profDir = opts.cpuProfDir ? path.resolve(opts.cpuProfDir) : undefined;
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  const cluster: Cluster = await startCluster({
+    gateways: opts.gateways ?? 2,
+    shards: opts.shards ?? 1,
+    env,
+    readyTimeoutMs: 90_000,
+    envFor: (kind) =>
+      profDir && (kind === 'gateway' || kind === 'shard')
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` }
+        : undefined,
+  });
+  const gateways = cluster.gateways;
+  return {
+    kind: 'local',
+    description: `local cluster: ${gateways.length} gateways, ${cluster.shards.length} shard, relay, presence, redis-server, SQLite`,
+    httpUrls: gateways.map((g) => g.url),
+    wsUrls: gateways.map((g) => g.wsUrl),
+    metricsUrls: gateways.map((g) => g.metricsUrl),
+    gatewayPids: () => cluster.gateways.map((g) => g.pid),
+    processes: () => [
+      ...cluster.processes.map((p) => ({ name: p.name, pid: p.pid })),
+      { name: 'redis', pid: cluster.redis.pid },
+    ],
+    env,
+    stop: async () => {
+      if (profDir) {
+        // V8 writes --cpu-prof profiles at a normal exit: stop the profiled processes gracefully first.
+        for (const p of [...cluster.gateways, ...cluster.shards]) {
+          if (p.running) await cluster.kill(p, 'SIGTERM').catch(() => undefined);
+        }
+      }
+      await cluster.stop();
+    },
+  };
+}

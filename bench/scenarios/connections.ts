@@ -1,0 +1,228 @@
+/**
+ * Connection capacity: N idle `/chats/ws` sockets on one gateway, each sending
+ * a `user_activity` heartbeat every `heartbeatS` seconds, opened from source
+ * addresses spread over 127.0.0.0/8 (one address gives only ~28k ephemeral
+ * ports) by several agent processes (the open-files limit is per process).
+ *
+ * Measures how many open, how fast, and the gateway's resident memory before
+ * (its empty baseline), while they are held, and after they are closed:
+ * bytes per connection = (held − baseline) / open sockets.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AgentReply, AgentRequest, IdleSocketsSpec } from '../lib/agent.js';
+import { setPhase, type Live } from '../lib/live.js';
+import { openFiles, openFilesLimit, rssBytes, scrapeMetric } from '../lib/proc.js';
+import { nowMs } from '../lib/schedule.js';
+
+export interface ConnectionsOptions {
+  /** Sockets wanted. */
+  count: number;
+  /** ws://host:port of the gateway under test. */
+  wsUrl: string;
+  /** Its ops URL, for gm_ws_connections and RSS when the pid is unknown. */
+  metricsUrl?: string;
+  /** Its pid when it runs on this machine (RSS from /proc, fd limit). */
+  pid?: number;
+  tokens: string[];
+  /** @default 30 */
+  heartbeatS?: number;
+  /** How long to hold all sockets open after the last one opened. @default 10000 */
+  holdMs?: number;
+  /** @default 20000 */
+  perAddress?: number;
+  /** Sockets per agent process; defaults to this machine's open-files limit minus a margin. */
+  perAgent?: number;
+  /** Parallel opens per agent. @default 250 */
+  concurrency?: number;
+}
+
+export interface ConnectionsResult {
+  requested: number;
+  /** What was attempted after capping by the gateway's open-files limit. */
+  attempted: number;
+  /** Why fewer than requested were attempted, if so. */
+  cap: string | null;
+  opened: number;
+  failed: number;
+  errors: Record<string, number>;
+  openSeconds: number;
+  opensPerSec: number;
+  agents: number;
+  sourceAddresses: number;
+  heartbeatS: number;
+  heartbeats: number;
+  /** Sockets the server closed while they were held. */
+  serverClosed: number;
+  /** gm_ws_connections on the gateway while held, if its metrics are reachable. */
+  gatewayConnections: number | null;
+  rssBaseline: number | null;
+  rssHeld: number | null;
+  rssAfterClose: number | null;
+  bytesPerConnection: number | null;
+  /** CPU seconds spent by the agents. */
+  generatorCpuSeconds: number;
+}
+
+function agentEntry(): string {
+  return fileURLToPath(import.meta.url).replace(/scenarios\/connections\.(ts|js)$/, 'lib/agent.$1');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function rss(opts: ConnectionsOptions): Promise<number | null> {
+  if (opts.pid !== undefined) return rssBytes(opts.pid) ?? null;
+  if (opts.metricsUrl) return (await scrapeMetric(opts.metricsUrl, 'process_resident_memory_bytes')) ?? null;
+  return null;
+}
+
+class Agent {
+  readonly child: ChildProcess;
+  opened = 0;
+  failed = 0;
+  private waiters: ((m: AgentReply) => void)[] = [];
+
+  constructor() {
+    this.child = fork(agentEntry(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: AgentReply) => {
+      if (m.type === 'progress') {
+        this.opened = m.opened;
+        this.failed = m.failed;
+      }
+      for (const w of this.waiters.splice(0)) w(m);
+    });
+  }
+
+  send(m: AgentRequest): void {
+    this.child.send(m);
+  }
+
+  next<T extends AgentReply['type']>(type: T): Promise<Extract<AgentReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`agent exited with ${code}`));
+      this.child.once('exit', onExit);
+      const wait = (m: AgentReply) => {
+        if (m.type === type) {
+          this.child.off('exit', onExit);
+          resolve(m as Extract<AgentReply, { type: T }>);
+        } else this.waiters.push(wait);
+      };
+      this.waiters.push(wait);
+    });
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+export async function runConnections(opts: ConnectionsOptions, live?: Live): Promise<ConnectionsResult> {
+  const heartbeatS = opts.heartbeatS ?? 30;
+  const perAddress = opts.perAddress ?? 20_000;
+  const ownLimit = openFilesLimit() ?? 20_000;
+  const perAgent = opts.perAgent ?? Math.max(1000, Math.min(50_000, ownLimit - 1000));
+  let attempted = opts.count;
+  let cap: string | null = null;
+  if (opts.pid !== undefined) {
+    const limit = openFilesLimit(opts.pid);
+    const used = openFiles(opts.pid) ?? 0;
+    if (limit !== undefined && Number.isFinite(limit) && limit - used - 100 < attempted) {
+      attempted = Math.max(0, limit - used - 100);
+      cap = `the gateway process may open ${limit} files (RLIMIT_NOFILE) and already uses ${used}`;
+    }
+  }
+
+  setPhase(live, 'baseline', attempted);
+  await sleep(2000);
+  const rssBaseline = await rss(opts);
+
+  const agents: Agent[] = [];
+  const nAgents = Math.max(1, Math.ceil(attempted / perAgent));
+  const t0 = nowMs();
+  let result: ConnectionsResult | undefined;
+  let sourceAddresses = 0;
+  try {
+    setPhase(live, 'opening');
+    const progress = setInterval(() => {
+      if (live) {
+        live.done = agents.reduce((s, a) => s + a.opened + a.failed, 0);
+        live.note = `${agents.reduce((s, a) => s + a.opened, 0)} open`;
+      }
+    }, 250);
+    const openedReplies = await Promise.all(
+      Array.from({ length: nAgents }, (_, a) => {
+        const agent = new Agent();
+        agents.push(agent);
+        const count = Math.min(perAgent, attempted - a * perAgent);
+        sourceAddresses += Math.ceil(count / perAddress);
+        const spec: IdleSocketsSpec = {
+          wsUrl: opts.wsUrl,
+          tokens: opts.tokens,
+          count,
+          offset: a * perAgent,
+          perAddress,
+          addressBlock: 100 + a,
+          heartbeatS,
+          concurrency: opts.concurrency ?? 250,
+        };
+        agent.send({ type: 'open', spec });
+        return agent.next('opened');
+      }),
+    );
+    clearInterval(progress);
+    const openSeconds = (nowMs() - t0) / 1000;
+    const opened = openedReplies.reduce((s, r) => s + r.opened, 0);
+    const failed = openedReplies.reduce((s, r) => s + r.failed, 0);
+    const errors: Record<string, number> = {};
+    for (const r of openedReplies)
+      for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+
+    setPhase(live, 'holding', opts.holdMs ?? 10_000, `${opened} open`);
+    const holdStart = nowMs();
+    const holdTicker = setInterval(() => {
+      if (live) live.done = nowMs() - holdStart;
+    }, 250);
+    await sleep(opts.holdMs ?? 10_000);
+    clearInterval(holdTicker);
+    const rssHeld = await rss(opts);
+    const gatewayConnections = opts.metricsUrl
+      ? ((await scrapeMetric(opts.metricsUrl, 'ws_connections').catch(() => undefined)) ?? null)
+      : null;
+
+    setPhase(live, 'closing');
+    const closed = await Promise.all(
+      agents.map((a) => {
+        const p = a.next('closed');
+        a.send({ type: 'close' });
+        return p;
+      }),
+    );
+    await sleep(3000);
+    const rssAfterClose = await rss(opts);
+    result = {
+      requested: opts.count,
+      attempted,
+      cap,
+      opened,
+      failed,
+      errors,
+      openSeconds,
+      opensPerSec: opened / Math.max(0.001, openSeconds),
+      agents: nAgents,
+      sourceAddresses,
+      heartbeatS,
+      heartbeats: closed.reduce((s, c) => s + c.heartbeats, 0),
+      serverClosed: closed.reduce((s, c) => s + c.serverClosed, 0),
+      gatewayConnections,
+      rssBaseline,
+      rssHeld,
+      rssAfterClose,
+      bytesPerConnection:
+        rssBaseline !== null && rssHeld !== null && opened > 0 ? (rssHeld - rssBaseline) / opened : null,
+      generatorCpuSeconds: closed.reduce((s, c) => s + c.cpuSeconds, 0),
+    };
+  } finally {
+    for (const a of agents) a.kill();
+  }
+  return result;
+}
