@@ -84,8 +84,8 @@ async function newPage(
   });
   page.on('console', (msg) => {
     // A CSP violation would show up here; 401 from GET /me before signing in is expected.
-    // So does a refused WebSocket connection while a gateway restarts.
-    const expected = /status of 401|WebSocket connection to .* failed/;
+    // So do refused connections while the gateway restarts.
+    const expected = /status of 401|WebSocket connection to .* failed|net::ERR_CONNECTION_REFUSED/;
     if (msg.type() === 'error' && !expected.test(msg.text())) problems.push(`console: ${msg.text()}`);
   });
   return { ctx, page, problems };
@@ -183,8 +183,7 @@ before(async () => {
     'web/dist is built (npm run build runs build:web)',
   );
   // Two gateways: the browsers use the first; the second stays up while the first restarts.
-  // No relay: it only notifies offline users by webhook, which the browser never sees.
-  cluster = await startCluster({ gateways: 2, shards: 1, relay: false });
+  cluster = await startCluster({ gateways: 2, shards: 1 });
   baseUrl = cluster.gateways[0]!.url;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
