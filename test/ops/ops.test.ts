@@ -623,6 +623,7 @@ describe('a live cluster under load, scraped by a real Prometheus', { timeout: 4
       assert.match(exporter, /^haproxy_backend_active_servers\{proxy="gateways"\} 2$/m);
     } catch (err) {
       if (lb) console.error(`[haproxy log]\n${lb.logs()}`);
+      for (const g of c.gateways) console.error(`[${g.name} log]\n${c.logs(g, 30)}`);
       throw err;
     } finally {
       await lb?.stop();
