@@ -58,6 +58,8 @@ export async function startRelayServer(config: Config, logger: Logger, store: St
   const redeliverQueue = new Queue<RedeliverJob>(REDELIVER_QUEUE, { connection, prefix });
   const deadLetters = new Queue<DeadLetterJob>(DEAD_LETTER_QUEUE, { connection, prefix });
   const queues = [notifyQueue, redeliverQueue, deadLetters] as Queue[];
+  for (const queue of queues)
+    queue.on('error', (err) => logger.warn({ err, queue: queue.name }, 'relay queue error'));
   const deps: ProcessorDeps = { redis: connection, keys, store, config, logger, notifyQueue, deadLetters };
 
   const workers = [
