@@ -82,7 +82,7 @@ test(
   'startCluster: real services wired together, each gateway on its own port',
   { timeout: 120_000 },
   async (t) => {
-    const cluster = await startCluster({ gateways: 2, shards: 1, relay: false, t });
+    const cluster = await startCluster({ gateways: 2, shards: 1, t });
     const [gw1, gw2] = cluster.gateways;
     assert.ok(gw1 && gw2);
     assert.notEqual(gw1.port, gw2.port);
