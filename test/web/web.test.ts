@@ -313,20 +313,44 @@ describe('web client', { timeout: 600_000 }, () => {
     await alice.page.locator('.msg.mine[data-status="read"]', { hasText: 'Welcome to the group' }).waitFor();
     assert.equal(await carol.page.locator('.chat-row', { hasText: groupName }).count(), 0);
 
-    // Members: roles and presence; the owner adds and removes Carol.
-    await alice.page.getByRole('button', { name: 'Members' }).click();
+    // Members: roles and presence; the owner adds Carol, who then sees the group live.
     const members = alice.page.getByRole('dialog', { name: /members/ });
-    const bobItem = members.locator(`.member[data-login="${bob.login}"]`);
-    await bobItem.locator('.role', { hasText: 'member' }).waitFor();
-    await bobItem.getByText('online').waitFor();
-    await members.locator(`.member[data-login="${alice.login}"] .role`, { hasText: 'owner' }).waitFor();
-    await members.getByLabel('Add a member').fill(carol.login);
-    await members.locator('.result-row', { hasText: '@' + carol.login }).click();
-    await members.locator(`.member[data-login="${carol.login}"]`).waitFor();
-    await shot(alice.page, 'group-members');
-    await members.getByRole('button', { name: `Remove ${carol.username}` }).click();
-    await members.locator(`.member[data-login="${carol.login}"]`).waitFor({ state: 'detached' });
-    await members.getByRole('button', { name: 'Close' }).click();
+    const editMembers = async (fn: () => Promise<void>) => {
+      await alice.page.getByRole('button', { name: 'Members' }).click();
+      await members.locator(`.member[data-login="${alice.login}"] .role`, { hasText: 'owner' }).waitFor();
+      await fn();
+      await members.getByRole('button', { name: 'Close' }).click();
+    };
+    const addCarol = async () => {
+      await members.getByLabel('Add a member').fill(carol.login);
+      await members.locator('.result-row', { hasText: '@' + carol.login }).click();
+      await members.locator(`.member[data-login="${carol.login}"]`).waitFor();
+    };
+    await editMembers(async () => {
+      const bobItem = members.locator(`.member[data-login="${bob.login}"]`);
+      await bobItem.locator('.role', { hasText: 'member' }).waitFor();
+      await bobItem.getByText('online').waitFor();
+      await addCarol();
+      await shot(alice.page, 'group-members');
+    });
+    await send(alice, 'Hi Carol');
+    await openChatFromList(carol, groupName);
+    await waitRow(carol, 'Hi Carol', 'theirs');
+
+    // Removed, Carol's next message fails visibly; once she is a member again, Retry delivers it
+    // (same client_id, so it is stored once).
+    await editMembers(async () => {
+      await members.getByRole('button', { name: `Remove ${carol.username}` }).click();
+      await members.locator(`.member[data-login="${carol.login}"]`).waitFor({ state: 'detached' });
+    });
+    await send(carol, 'Still here?');
+    const failed = carol.page.locator('.msg.mine.failed', { hasText: 'Still here?' });
+    await failed.getByRole('button', { name: 'Retry' }).waitFor();
+    await editMembers(addCarol);
+    await failed.getByRole('button', { name: 'Retry' }).click();
+    await carol.page.locator('.msg.mine[data-status="read"]', { hasText: 'Still here?' }).waitFor();
+    await waitRow(alice, 'Still here?', 'theirs');
+    assert.equal(await row(alice, 'Still here?').count(), 1);
 
     // Bob leaves the group (confirming), and it disappears from his list.
     await bob.page.getByRole('button', { name: 'Members' }).click();
