@@ -30,9 +30,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 FROM toolchain AS build
 RUN npm ci --no-audit --no-fund
 COPY . .
+# `npm run build` compiles the services (tsc, fails on type errors) and the web client (web/dist).
 RUN npm run build \
- && npm run build:web --if-present \
- && mkdir -p web/dist \
  && rm -rf dist/test dist/bench \
  && find dist -name '*.test.js' -delete -o -name '*.test.js.map' -delete
 
@@ -47,6 +46,6 @@ COPY --from=build --chown=node:node /app/web/dist ./web/dist
 # The official image's unprivileged user (uid 1000); nothing here needs root.
 USER node
 EXPOSE 8080 7100 7200 7300 9100 9200 9300 9400
-# /readyz on the ops port (METRICS_PORT, set per service); no curl in the image.
+# /readyz on the ops port: set METRICS_PORT for every container (docker-compose.yml does); no curl here.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["node", "dist/scripts/healthcheck.js"]
 CMD ["node", "dist/gateway/main.js"]
