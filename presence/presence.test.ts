@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../common/config.js';
@@ -17,6 +18,7 @@ import { decodeInboxEntry } from '../common/inbox.js';
 import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { releasePorts, reservePort } from '../launcher/ports.js';
+import { ROOT } from '../launcher/services.js';
 import { openStore, type Store } from '../store/index.js';
 import { startRedis, type RedisServer } from '../test/harness/index.js';
 import { createPresenceClient, PresenceClient, PresenceEngine, readPresence, routesOf } from './index.js';
@@ -24,7 +26,6 @@ import { createPresenceClient, PresenceClient, PresenceEngine, readPresence, rou
 const logger = createLogger('presence-test', 'test', 'silent');
 const DEBOUNCE_MS = 600;
 const LEASE_MS = 1500;
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 interface StatusEvent {
   users: string[];
@@ -340,11 +341,7 @@ test('a SIGKILLed gateway stops keeping its users online within about the lease'
   await f.startEngine();
   const other = await f.gateway('gw-b');
   await other.connected('carol');
-  const child = spawnTs(
-    'presence/testing/gateway-process.ts',
-    ['alice', 'bob', 'carol'],
-    gatewayEnv(f, 'gw-dead'),
-  );
+  const child = spawnTs('./testing/gateway-process', ['alice', 'bob', 'carol'], gatewayEnv(f, 'gw-dead'));
   t.after(() => killChild(child));
   await waitForLine(child, 'ready');
   await waitFor('users online', async () => (await f.presenceOf('bob')).online, 5000);
@@ -368,7 +365,7 @@ test('a SIGKILLed gateway stops keeping its users online within about the lease'
 test('a gateway restarted with the same node id drops what its killed predecessor left', async (t) => {
   const f = await setup(t);
   await f.startEngine();
-  const child = spawnTs('presence/testing/gateway-process.ts', ['alice', 'bob'], gatewayEnv(f, 'gw-1'));
+  const child = spawnTs('./testing/gateway-process', ['alice', 'bob'], gatewayEnv(f, 'gw-1'));
   t.after(() => killChild(child));
   await waitForLine(child, 'ready');
   await waitFor('bob online', async () => (await f.presenceOf('bob')).online, 5000);
@@ -434,7 +431,7 @@ test('the presence process survives SIGKILL: restarted, it rebuilds and serves G
     METRICS_PORT: String(metricsPort),
   };
   const start = async () => {
-    const child = spawnTs('presence/main.ts', [], env);
+    const child = spawnTs('./main', [], env);
     child.stdout!.resume();
     t.after(() => killChild(child));
     await waitFor(
@@ -489,8 +486,18 @@ function gatewayEnv(f: Fixture, node: string): Record<string, string> {
   };
 }
 
-function spawnTs(file: string, args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, file), ...args], {
+/**
+ * Node arguments that run the module `rel` (relative to this test file, without extension): the
+ * TypeScript source through tsx when the test runs from source, the compiled file when it runs from dist/.
+ */
+function entry(rel: string): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(new URL(`${rel}.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return fromSource ? ['--import', 'tsx', file] : [file];
+}
+
+function spawnTs(rel: string, args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [...entry(rel), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

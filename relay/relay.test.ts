@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -21,6 +22,7 @@ import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { notificationsSent, relayDeadLetters, relayRetries } from '../common/metrics.js';
 import { releasePorts, reservePort } from '../launcher/ports.js';
+import { ROOT } from '../launcher/services.js';
 import { PresenceClient, PresenceEngine } from '../presence/index.js';
 import type { ChatMessage } from '../proto/gen/gmessenger/v1/common_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -41,7 +43,6 @@ import { startRelayServer, type RelayServer } from './server.js';
 
 const logger = createLogger('relay-test', 'test', 'silent');
 const SECRET = 'test-secret';
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -509,7 +510,7 @@ test('redelivery retries an inbox entry to a live gateway and drops it for a dea
 test('a pending notification survives a SIGKILLed relay process', async (t) => {
   const f = await setup(t, { NOTIFY_DELAY_MS: '1500' });
   const start = async () => {
-    const child = spawnTs('relay/main.ts', { ...f.env, LOG_LEVEL: 'warn', NODE_ID: 'relay-1' });
+    const child = spawnTs('./main', { ...f.env, LOG_LEVEL: 'warn', NODE_ID: 'relay-1' });
     f.defer(() => killChild(child));
     await waitFor(
       'relay ready',
@@ -551,8 +552,18 @@ test('a pending notification survives a Redis SIGKILL and restart (AOF)', async 
   assert.equal(f.receiver.requests.length, 1);
 });
 
-function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, file)], {
+/**
+ * Node arguments that run the module `rel` (relative to this test file, without extension): the
+ * TypeScript source through tsx when the test runs from source, the compiled file when it runs from dist/.
+ */
+function entry(rel: string): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(new URL(`${rel}.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return fromSource ? ['--import', 'tsx', file] : [file];
+}
+
+function spawnTs(rel: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, entry(rel), {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
