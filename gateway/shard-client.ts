@@ -32,6 +32,16 @@ export type ShardResult = ShardResponse['result'];
 /** How long a call keeps retrying through ownership moves and failover. */
 const CALL_DEADLINE_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 8_000;
+/**
+ * Reconnection backoff of a shard channel. grpc-js defaults grow to 120 s, so a
+ * shard that was down for a while and came back at the same address stayed
+ * unreachable far beyond CALL_DEADLINE_MS; shards come from the directory, so
+ * retrying a gone address every couple of seconds is cheap.
+ */
+const RECONNECT_BACKOFF = {
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
 
 interface Pending {
   resolve: (r: ShardResponse) => void;
@@ -54,7 +64,7 @@ class ShardConnection {
     readonly address: string,
     private readonly logger: Logger,
   ) {
-    this.client = createClient(ShardService, address);
+    this.client = createClient(ShardService, address, RECONNECT_BACKOFF);
   }
 
   private open(): grpc.ClientDuplexStream<MessageInitShape<typeof ExchangeRequestSchema>, ExchangeResponse> {
