@@ -214,7 +214,7 @@ describe('web client', { timeout: 600_000 }, () => {
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByText('Use 3–32 letters, digits').waitFor();
     assert.equal(await page.getByLabel('Login', { exact: true }).getAttribute('aria-invalid'), 'true');
-    await page.getByText('At least 8 characters.').first().waitFor();
+    await page.getByText('Too short: use at least 8 characters.').waitFor();
 
     alice = await newUser('Alice');
     bob = await newUser('Bob');
@@ -474,11 +474,12 @@ describe('web client', { timeout: 600_000 }, () => {
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.locator('.chat-row', { hasText: alice.username }).click();
     await page.locator('.msg', { hasText: 'missed 5' }).waitFor();
-    const overflow = await page.evaluate('document.documentElement.scrollWidth > window.innerWidth');
-    assert.equal(overflow, false, 'no horizontal scrolling');
+    const fits = 'document.documentElement.scrollWidth <= window.innerWidth';
+    assert.equal(await page.evaluate(fits), true, 'no horizontal scrolling');
     await shot(page, 'mobile-chat');
     await page.getByRole('button', { name: 'Back to chats' }).click();
     await page.getByLabel('Search people by login or name').waitFor();
+    assert.equal(await page.evaluate(fits), true, 'the chat list fits too');
     assert.deepEqual(problems, []);
   });
 

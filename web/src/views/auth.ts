@@ -67,8 +67,8 @@ export function validateUsername(v: string): string {
 
 export function validatePassword(v: string): string {
   const n = charCount(v);
-  if (n < 8) return 'At least 8 characters.';
-  if (n > 128) return 'At most 128 characters.';
+  if (n < 8) return 'Too short: use at least 8 characters.';
+  if (n > 128) return 'Too long: use at most 128 characters.';
   return '';
 }
 

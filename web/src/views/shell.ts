@@ -81,6 +81,7 @@ export class Shell {
     host.replaceChildren(this.root);
     this.app.subscribe((c) => this.onChange(c));
     window.addEventListener('hashchange', this.onHash);
+    document.addEventListener('visibilitychange', this.onVisible);
     this.clock = window.setInterval(() => {
       // Relative times ("last seen 5 min ago") and typing indicators age.
       this.listDirty = true;
@@ -94,6 +95,7 @@ export class Shell {
 
   destroy(): void {
     window.removeEventListener('hashchange', this.onHash);
+    document.removeEventListener('visibilitychange', this.onVisible);
     clearInterval(this.clock);
     clearTimeout(this.announceTimer);
     this.frame.cancel();
@@ -138,15 +140,23 @@ export class Shell {
   }
 
   private flush(): void {
-    if (this.listDirty) {
-      this.listDirty = false;
-      this.list.render();
-    }
+    // The chat first: marking what is on screen as read updates unread counts before the list draws.
     if (this.chatDirty) {
       this.chatDirty = false;
       this.chat.render();
     }
+    if (this.listDirty) {
+      this.listDirty = false;
+      this.list.render();
+    }
   }
+
+  /** Back in view: what is on screen now counts as read. */
+  private readonly onVisible = (): void => {
+    if (document.visibilityState !== 'visible') return;
+    this.chatDirty = true;
+    this.frame.request();
+  };
 
   /** Screen readers hear new messages of the open chat, summarized when they come fast. */
   private announce(sender: string, text: string): void {
