@@ -18,7 +18,11 @@ import { openSqliteStore } from './store.sqlite.js';
 import type { StoredMessage } from './types.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const storeModule = new URL('./store.sqlite.ts', import.meta.url).href;
+// The module under test, as source (through tsx) or compiled (from dist/), matching this file.
+const storeModule = new URL(
+  `./store.sqlite.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`,
+  import.meta.url,
+).href;
 
 interface Exit {
   code: number | null;
