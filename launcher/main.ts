@@ -68,6 +68,8 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
   };
   let stopping: Promise<void> | null = null;
   let firstSignalAt = 0;
+  /** The shutdown in progress, if a signal came (a function, so TypeScript does not narrow it away). */
+  const stopRequested = (): Promise<void> | null => stopping;
   const shutdown = async (): Promise<void> => {
     for (const kind of [...STOP_ORDER, 'redis'] as const) {
       await Promise.all(
@@ -128,12 +130,17 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
     try {
       await waitForRedis(port, { timeoutMs: options.readyTimeoutMs, exited: () => sup.exits > 0 });
     } catch (err) {
+      const pending = stopRequested();
+      if (pending) return pending.then(() => 0);
       out.error(`${(err as Error).message}; see ${path.join(dir, 'redis.log')}`);
       await shutdown();
       return 1;
     }
     redisUrl = `redis://127.0.0.1:${port}`;
   }
+  // A signal while Redis was starting: start nothing more.
+  const pending = stopRequested();
+  if (pending) return pending.then(() => 0);
 
   const relay = { grpc: await pick(7200), metrics: await pick(9300) };
   const presence = { grpc: await pick(7300), metrics: await pick(9400) };
