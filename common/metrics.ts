@@ -119,6 +119,9 @@ export function collectDefaults(service: string): void {
   defaultsCollected = true;
   registry.setDefaultLabels({ service });
   client.collectDefaultMetrics({ register: registry, prefix: 'gm_' });
+  // Known label values start at zero so rates exist before the first event.
+  for (const result of ['success', 'failure', 'throttled']) loginAttempts.inc({ result }, 0);
+  for (const event of ['acquired', 'lost', 'released']) leaseChanges.inc({ event }, 0);
 }
 
 export interface OpsServer {

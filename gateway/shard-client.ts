@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, isErrorCode } from '../common/errors.js';
+import { grpcClientSeconds } from '../common/metrics.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/time.js';
 import { createClient, type ServiceClient } from '../proto/grpc.js';
@@ -100,13 +101,25 @@ class ShardConnection {
   }
 
   request(req: Omit<RequestInit, 'seq'>): Promise<ShardResponse> {
-    return new Promise((resolve, reject) => {
+    // Timed per operation on the Exchange stream (method label "Exchange/<op>").
+    const stop = grpcClientSeconds.startTimer({ method: `Exchange/${req.op?.case ?? 'none'}` });
+    return new Promise<ShardResponse>((resolve, reject) => {
       this.seq = (this.seq + 1) >>> 0 || 1;
       const seq = this.seq;
       const timer = setTimeout(() => {
         if (this.pending.delete(seq)) reject(new AppError('unavailable', 'shard did not answer in time'));
       }, REQUEST_TIMEOUT_MS);
-      this.pending.set(seq, { resolve, reject, timer });
+      this.pending.set(seq, {
+        resolve: (r) => {
+          stop({ code: r.error ? r.error.code : 'OK' });
+          resolve(r);
+        },
+        reject: (e) => {
+          stop({ code: e.code });
+          reject(e);
+        },
+        timer,
+      });
       this.outbox.push({ ...req, seq });
       if (!this.scheduled) {
         this.scheduled = true;

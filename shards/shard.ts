@@ -9,7 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, toAppError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { actorActivations, actorsActive, messagesAccepted } from '../common/metrics.js';
+import { actorActivations, actorsActive, grpcServerSeconds, messagesAccepted } from '../common/metrics.js';
 import {
   ExchangeResponseSchema,
   MarkKind,
@@ -102,10 +102,15 @@ export class Shard {
     };
     call.on('data', (batch: ExchangeRequest) => {
       for (const request of batch.requests) {
+        const stop = grpcServerSeconds.startTimer({ method: `Exchange/${request.op.case ?? 'none'}` });
         this.handle(request).then(
-          (result) => reply({ seq: request.seq, result }),
+          (result) => {
+            stop({ code: 'OK' });
+            reply({ seq: request.seq, result });
+          },
           (err: unknown) => {
             const e = toAppError(err);
+            stop({ code: e.code });
             if (e.code === 'internal')
               this.logger.error({ err, chat: request.chatId }, 'shard request failed');
             reply({ seq: request.seq, error: { code: e.code, message: e.message, field: e.field ?? '' } });
