@@ -494,7 +494,8 @@ export class ChatActor implements LeaseHolder {
     if (this.group) throw new AppError('invalid_param', 'group already exists');
     this.ensureWritable();
     const wanted = isPublic ? [] : [...new Set(members.filter((m) => m !== user))];
-    if (wanted.length + 1 > MAX_GROUP_MEMBERS) {
+    // API.md bounds the `members` field (the creator comes on top), as the gateway checks it.
+    if (wanted.length > MAX_GROUP_MEMBERS) {
       throw new AppError('invalid_field', `at most ${MAX_GROUP_MEMBERS} members`, 'members');
     }
     const profiles = await this.deps.store.users.getProfiles([user, ...wanted]);
