@@ -114,7 +114,17 @@ async function main(): Promise<void> {
   const auth = new Auth(store, sessions, limiter, config);
   const chatList = new ChatList(store, sessions, presence);
   const routes = new ChatRoutes(store, sessions, shards, presence);
-  const ws = new WsEndpoints({ node: config.nodeId, config, store, sessions, shards, presence, hub, logger });
+  const ws = new WsEndpoints({
+    node: config.nodeId,
+    config,
+    store,
+    sessions,
+    shards,
+    presence,
+    hub,
+    logger,
+    limiter,
+  });
   sessions.onRevoked((tokenHash) => ws.revoke(tokenHash));
 
   router.route('/register', { post: auth.register });

@@ -17,6 +17,7 @@ import type { Store } from '../store/index.js';
 import { errorReply, send, type RequestContext } from './http.js';
 import { chatRef, eventJson, type Conn, type Hub } from './hub.js';
 import type { PresenceView } from './presence-view.js';
+import type { RateLimiter } from './rate-limit.js';
 import { expect, STATUS_NAME } from './routes.js';
 import { presentedToken, type Sessions } from './sessions.js';
 import type { ShardClient } from './shard-client.js';
@@ -31,7 +32,10 @@ const TYPING_INTERVAL_MS = 2000;
  * 1006), so it gets this larger cap and frames over WS_MAX_FRAME_BYTES are closed here with 1009.
  */
 const FRAME_HARD_CAP_BYTES = 1024 * 1024;
-/** Per-user send budget on this gateway: a token bucket refilled at SEND_RATE_LIMIT per second. */
+/**
+ * Per-user send budget on this gateway: a token bucket refilled at SEND_RATE_LIMIT per second. It absorbs
+ * floods locally; the Redis limits in `sendMessage` hold the rate across every gateway.
+ */
 interface Bucket {
   tokens: number;
   at: number;
@@ -46,11 +50,20 @@ export interface WsDeps {
   presence: PresenceView;
   hub: Hub;
   logger: Logger;
+  /** Cluster-wide send limits (per user and per client address). */
+  limiter: RateLimiter;
 }
+
+/** The cluster-wide send limits are counted in one-second windows. */
+const SEND_WINDOW_MS = 1000;
+/** Users behind one address (NAT, office) share this many times the per-user send rate. */
+const SEND_IP_FACTOR = 10;
 
 export class WsEndpoints {
   private seq = 0;
   private readonly buckets = new Map<string, Bucket>();
+  /** Each socket's client address, for the per-address send limit. */
+  private readonly addresses = new WeakMap<Conn, string>();
   private readonly ownOrigins: Set<string>;
 
   constructor(private readonly deps: WsDeps) {
@@ -106,6 +119,11 @@ export class WsEndpoints {
       forwardedProto: '',
     };
     const query = new URLSearchParams(req.getQuery() ?? '');
+    const forwardedFor = req.getHeader('x-forwarded-for');
+    const address =
+      this.deps.config.trustProxy && forwardedFor
+        ? forwardedFor.split(',')[0]!.trim()
+        : Buffer.from(res.getRemoteAddressAsText()).toString();
     const param = kind === 'all' ? '' : decodeURIComponentSafe(req.getParameter(0) ?? '');
     const state = { aborted: false };
     res.onAborted(() => {
@@ -117,6 +135,7 @@ export class WsEndpoints {
           void this.release(conn);
           return;
         }
+        this.addresses.set(conn, address);
         res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
       },
       (err: unknown) => send(res, state, errorReply(toAppError(err))),
@@ -342,12 +361,14 @@ export class WsEndpoints {
       this.reject(conn, err, rawClientId);
       return;
     }
-    this.deps.shards
-      .call(
-        chatId,
-        conn.login,
-        { case: 'send', value: { text, clientId, originConn: conn.id, originNode: this.deps.node } },
-        !!clientId,
+    this.sendAllowed(conn)
+      .then(() =>
+        this.deps.shards.call(
+          chatId,
+          conn.login,
+          { case: 'send', value: { text, clientId, originConn: conn.id, originNode: this.deps.node } },
+          !!clientId,
+        ),
       )
       .then((result) => {
         const m = expect(result, 'sent');
@@ -366,6 +387,28 @@ export class WsEndpoints {
         if (!this.deps.hub.deliver(conn, chatId, m.id, json) && m.clientId) this.deps.hub.write(conn, json);
       })
       .catch((err: unknown) => this.reject(conn, err, clientId || undefined));
+  }
+
+  /**
+   * Counts a send against the cluster-wide limits in Redis: SEND_RATE_LIMIT per user and ten times that
+   * per client address, per second, whichever gateway the sockets are on. When Redis cannot answer the
+   * send goes ahead (the local bucket still applies): a limiter outage must not stop messaging.
+   */
+  private async sendAllowed(conn: Conn): Promise<void> {
+    const { config, limiter } = this.deps;
+    const address = this.addresses.get(conn);
+    try {
+      await limiter.hit({ name: 'send', max: config.sendRateLimit, windowMs: SEND_WINDOW_MS }, conn.login);
+      if (address) {
+        await limiter.hit(
+          { name: 'send-ip', max: config.sendRateLimit * SEND_IP_FACTOR, windowMs: SEND_WINDOW_MS },
+          address,
+        );
+      }
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      this.deps.logger.warn({ err, conn: conn.id }, 'send rate limit unavailable; allowing the send');
+    }
   }
 
   private read(conn: Conn, payload: Record<string, unknown>): void {
