@@ -10,7 +10,16 @@ import { expectUpgradeRefused, uniqueLogin, DEFAULT_PASSWORD, type ApiResponse }
 import { assertError, ok, TEST_TIMEOUT_MS, useCluster } from './helpers.js';
 
 const LOGIN_RATE_LIMIT = 3;
-const suite = useCluster({ env: { LOGIN_RATE_LIMIT: String(LOGIN_RATE_LIMIT) } });
+const LOGIN_RATE_LIMIT_IP = 40;
+// Behind a (pretend) TLS proxy: X-Forwarded-Proto decides Secure, X-Forwarded-For the client address.
+// Requests without those headers are plain HTTP from 127.0.0.1.
+const suite = useCluster({
+  env: {
+    LOGIN_RATE_LIMIT: String(LOGIN_RATE_LIMIT),
+    LOGIN_RATE_LIMIT_IP: String(LOGIN_RATE_LIMIT_IP),
+    TRUST_PROXY: 'true',
+  },
+});
 const opts = { timeout: TEST_TIMEOUT_MS };
 
 interface UserBody {
@@ -303,6 +312,62 @@ describe('POST /login', () => {
     const other = await suite.http.register(uniqueLogin('thr'));
     ok(await login({ login: other.login, password: DEFAULT_PASSWORD }));
     assert.equal(ok(await me({ token: user.token })).login, user.login);
+  });
+});
+
+describe('behind a TLS proxy', () => {
+  test('the session cookie is Secure when the proxy says the client used https', opts, async () => {
+    const https = { 'x-forwarded-proto': 'https' };
+    const name = uniqueLogin('tls');
+    const reg = await suite.http.request('POST', '/register', {
+      body: { login: name, username: 'TLS', password: DEFAULT_PASSWORD },
+      headers: https,
+    });
+    ok(reg);
+    const { attrs } = sessionCookie(reg);
+    assert.ok(attrs.has('secure'), 'Secure');
+    assert.ok(attrs.has('httponly'));
+    assert.equal(attrs.get('samesite')?.toLowerCase(), 'lax');
+    assert.equal(attrs.get('path'), '/');
+
+    const plain = await suite.http.request('POST', '/login', {
+      body: { login: name, password: DEFAULT_PASSWORD },
+      headers: { 'x-forwarded-proto': 'http' },
+    });
+    assert.ok(!sessionCookie(plain).attrs.has('secure'), 'not Secure over plain http');
+
+    const out = await suite.http.request('POST', '/logout', {
+      token: sessionCookie(reg).value,
+      headers: https,
+    });
+    assert.equal(out.status, 204);
+    assert.ok(sessionCookie(out).attrs.has('secure'), 'the clearing cookie matches');
+  });
+
+  test('429 with Retry-After after too many login attempts from one client address', opts, async () => {
+    const user = await suite.http.register(uniqueLogin('ip'));
+    // One X-Forwarded-For value, as the bundled HAProxy sends it (it drops the client's own).
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    // Different unknown logins, so only the per-address limit can trip.
+    for (let i = 0; i < LOGIN_RATE_LIMIT_IP; i++) {
+      const res = await suite.http.request('POST', '/login', {
+        body: { login: uniqueLogin('ip'), password: DEFAULT_PASSWORD },
+        headers: from('203.0.113.7'),
+      });
+      assertError(res, 401, 'invalid_credentials', undefined, `attempt ${i + 1}`);
+    }
+    const throttled = await suite.http.request('POST', '/login', {
+      body: { login: user.login, password: DEFAULT_PASSWORD },
+      headers: from('203.0.113.7'),
+    });
+    assertError(throttled, 429, 'rate_limited');
+    assert.match(throttled.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    // The same user from another address is not affected.
+    const elsewhere = await suite.http.request<UserBody>('POST', '/login', {
+      body: { login: user.login, password: DEFAULT_PASSWORD },
+      headers: from('198.51.100.23'),
+    });
+    assert.equal(ok(elsewhere).login, user.login);
   });
 });
 
