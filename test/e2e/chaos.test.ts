@@ -55,6 +55,10 @@ class ChaosClient {
   /** chat key → highest id seen. */
   readonly highest = new Map<string, number>();
   readonly orderViolations: string[] = [];
+  /** chat:status → highest id of message_status received; a lower one later means a mark went back. */
+  private readonly statusHigh = new Map<string, number>();
+  readonly markViolations: string[] = [];
+  statusEvents = 0;
   /** epoch:chat → last live id on that socket. */
   private readonly liveCursor = new Map<string, number>();
   sent = 0;
@@ -144,6 +148,14 @@ class ChaosClient {
           this.acked.set(clientId, { chat, id });
           this.onAck(chat, Date.now());
         }
+      } else if (event.type === 'message_status') {
+        const chat = this.chatKeyOf(event.payload.chat as { type: string; id: string });
+        const key = `${chat}:${String(event.payload.status)}`;
+        const id = event.payload.id as number;
+        const high = this.statusHigh.get(key) ?? 0;
+        this.statusEvents++;
+        if (id < high) this.markViolations.push(`${this.session.login} ${key}: ${id} after ${high}`);
+        else this.statusHigh.set(key, id);
       } else if (event.type === 'error') {
         const clientId = event.payload.client_id as string | undefined;
         const p = clientId ? this.pending.get(clientId) : undefined;
@@ -203,6 +215,13 @@ class ChaosClient {
   tick(sendNew: boolean): void {
     const now = Date.now();
     for (const p of this.pending.values()) if (now - p.sentAt > RESEND_AFTER_MS) this.transmit(p);
+    // Now and then, mark everything received as read, as a client showing the chat would.
+    if (this.seq % 7 === 0 && this.ws?.readyState === WebSocket.OPEN) {
+      for (const chat of this.chats) {
+        const id = this.highest.get(chat.key);
+        if (id) this.ws.send(JSON.stringify({ type: 'read', payload: { id, chat: this.ref(chat) } }));
+      }
+    }
     if (!sendNew) return;
     const chat = this.chats[this.seq % this.chats.length]!;
     const p: Pending = { clientId: `${this.session.login}-${++this.seq}`, chat, sentAt: 0 };
@@ -353,10 +372,30 @@ test(
           else problems.push(`${c.session.login} never received ${chat.key} #${m.id}`);
         }
       }
-      problems.push(...c.orderViolations);
+      problems.push(...c.orderViolations, ...c.markViolations);
+      // Marks never went back and read implies delivered: along a sender's own messages, statuses never rise.
+      const rank: Record<string, number> = { sent: 0, delivered: 1, read: 2 };
+      for (const chat of c.chats) {
+        const path =
+          chat.type === 'group'
+            ? `/group/${groupId}?limit=500`
+            : `/dialog/${chat.key.split(':').find((l) => l !== c.session.login && l !== 'd')}?limit=500`;
+        const res = await http.request<{ id: number; sender: string; status: string }[]>('GET', path, {
+          token: c.session.token,
+        });
+        assert.equal(res.status, 200, res.text);
+        const mine = res.json!.filter((m) => m.sender === c.session.login);
+        for (let i = 1; i < mine.length; i++) {
+          if (rank[mine[i]!.status]! > rank[mine[i - 1]!.status]!)
+            problems.push(
+              `${chat.key}: #${mine[i]!.id} ${mine[i]!.status} after #${mine[i - 1]!.id} ${mine[i - 1]!.status}`,
+            );
+        }
+      }
     }
     const sent = clients.reduce((n, c) => n + c.sent, 0);
     const reconnects = clients.reduce((n, c) => n + c.reconnects, 0);
+    const statusEvents = clients.reduce((n, c) => n + c.statusEvents, 0);
     // Per fault: the longest time any one chat went without an acknowledgement.
     const availability = windows.map((w) => {
       let longest = 0;
@@ -369,7 +408,7 @@ test(
     });
     const summary =
       `sent ${sent}, acked ${acked}, unacked ${unacked}, delivered ${delivered}, lost ${lost}, duplicated ${duplicated}, ` +
-      `reconnects ${reconnects}; longest unavailability: ${availability.join(', ')}`;
+      `status events ${statusEvents}, reconnects ${reconnects}; longest unavailability: ${availability.join(', ')}`;
     t.diagnostic(summary);
     console.log(`chaos: ${summary}`);
     assert.deepEqual(problems.slice(0, 20), [], summary);
