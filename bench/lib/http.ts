@@ -93,3 +93,25 @@ export async function mapLimit<T>(
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return out;
 }
+
+/**
+ * Runs `fn` up to `attempts` times with a jittered, doubling backoff from
+ * `backoffMs`, for setup steps (opening sockets before a measurement) on a
+ * busy machine; `onRetry` counts the retries. Rethrows the last error.
+ */
+export async function retrying<T>(
+  fn: () => Promise<T>,
+  attempts = 3,
+  onRetry?: (err: unknown) => void,
+  backoffMs = 250,
+): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      onRetry?.(err);
+      await new Promise((r) => setTimeout(r, backoffMs * 2 ** (i - 1) * (0.5 + Math.random())));
+    }
+  }
+}

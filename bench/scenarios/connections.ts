@@ -8,9 +8,8 @@
  * (its empty baseline), while they are held, and after they are closed:
  * bytes per connection = (held − baseline) / open sockets.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { AgentReply, AgentRequest, IdleSocketsSpec } from '../lib/agent.js';
+import type { IdleSocketsSpec } from '../lib/agent.js';
+import { Agent } from '../lib/agents.js';
 import { setPhase, type Live } from '../lib/live.js';
 import { openFiles, openFilesLimit, rssBytes, scrapeMetric } from '../lib/proc.js';
 import { nowMs } from '../lib/schedule.js';
@@ -64,56 +63,12 @@ export interface ConnectionsResult {
   generatorCpuSeconds: number;
 }
 
-function agentEntry(): string {
-  return fileURLToPath(import.meta.url).replace(/scenarios\/connections\.(ts|js)$/, 'lib/agent.$1');
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function rss(opts: ConnectionsOptions): Promise<number | null> {
   if (opts.pid !== undefined) return rssBytes(opts.pid) ?? null;
   if (opts.metricsUrl) return (await scrapeMetric(opts.metricsUrl, 'process_resident_memory_bytes')) ?? null;
   return null;
-}
-
-class Agent {
-  readonly child: ChildProcess;
-  opened = 0;
-  failed = 0;
-  private waiters: ((m: AgentReply) => void)[] = [];
-
-  constructor() {
-    this.child = fork(agentEntry(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (m: AgentReply) => {
-      if (m.type === 'progress') {
-        this.opened = m.opened;
-        this.failed = m.failed;
-      }
-      for (const w of this.waiters.splice(0)) w(m);
-    });
-  }
-
-  send(m: AgentRequest): void {
-    this.child.send(m);
-  }
-
-  next<T extends AgentReply['type']>(type: T): Promise<Extract<AgentReply, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`agent exited with ${code}`));
-      this.child.once('exit', onExit);
-      const wait = (m: AgentReply) => {
-        if (m.type === type) {
-          this.child.off('exit', onExit);
-          resolve(m as Extract<AgentReply, { type: T }>);
-        } else this.waiters.push(wait);
-      };
-      this.waiters.push(wait);
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
 }
 
 export async function runConnections(opts: ConnectionsOptions, live?: Live): Promise<ConnectionsResult> {

@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import { Histogram, type HistogramJSON } from '../lib/histogram.js';
-import { mapLimit } from '../lib/http.js';
+import { mapLimit, retrying } from '../lib/http.js';
 import { setPhase, type Live } from '../lib/live.js';
 import { OpenLoopSchedule, driveSchedule, nowMs } from '../lib/schedule.js';
 import { SeqStore } from '../lib/seqstore.js';
@@ -28,6 +28,7 @@ import {
   textSeq,
   type BenchUser,
   type ChatSocket,
+  type ChatSocketHandlers,
   type Transport,
 } from '../lib/transport.js';
 
@@ -44,6 +45,11 @@ export interface DialogOptions {
   size?: number;
   /** Parallel socket opens. @default 50 */
   connectConcurrency?: number;
+  /**
+   * Called after the warm-up; resolves with the time (nowMs clock) at which
+   * sending starts. Lets several processes start together. Default: now.
+   */
+  ready?: () => Promise<number>;
 }
 
 /** Serializable result of one dialog run (or of one process's share of it). */
@@ -75,6 +81,8 @@ export interface DialogResult {
   /** The generator's own lag behind its schedule (rate mode). */
   maxLagMs: number;
   connectMs: number;
+  /** Failed socket opens retried while connecting (before measuring). */
+  setupRetries: number;
 }
 
 interface Pair {
@@ -142,6 +150,7 @@ export async function runDialog(
     }
   };
 
+  let setupRetries = 0;
   const t0 = nowMs();
   setPhase(live, 'connecting', n);
   await mapLimit(n, opts.connectConcurrency ?? 50, async (i) => {
@@ -157,7 +166,7 @@ export async function runDialog(
         release(seq, pair);
       }
     };
-    pair.sender = await transport.openDialog(senders[i]!, receivers[i]!.login, 0, {
+    const senderHandlers: ChatSocketHandlers = {
       onMessage(ev) {
         const seq = ids.parse(ev.clientId);
         if (!store.has(seq)) return;
@@ -176,8 +185,8 @@ export async function runDialog(
       },
       onError,
       onClose,
-    });
-    pair.receiver = await transport.openDialog(receivers[i]!, senders[i]!.login, 1, {
+    };
+    const receiverHandlers: ChatSocketHandlers = {
       onMessage(ev) {
         const seq = textSeq(ev.text);
         if (!store.has(seq)) return;
@@ -200,7 +209,18 @@ export async function runDialog(
       },
       onError,
       onClose,
-    });
+    };
+    const retry = () => setupRetries++;
+    pair.sender = await retrying(
+      () => transport.openDialog(senders[i]!, receivers[i]!.login, 0, senderHandlers),
+      4,
+      retry,
+    );
+    pair.receiver = await retrying(
+      () => transport.openDialog(receivers[i]!, senders[i]!.login, 1, receiverHandlers),
+      4,
+      retry,
+    );
     pairs[i] = pair;
     if (live) live.done++;
   });
@@ -225,7 +245,7 @@ export async function runDialog(
   });
   counted = { sent: 0, acked: 0, delivered: 0 };
 
-  const start = nowMs() + 20;
+  const start = opts.ready ? await opts.ready() : nowMs() + 20;
   measuredFrom = start;
   sendingUntil = start + opts.durationMs;
   timelineSent = new Timeline(start);
@@ -308,6 +328,7 @@ export async function runDialog(
     timeline: { slotMs: 1000, sent: timelineSent.counts(), delivered: timelineDelivered.counts() },
     maxLagMs,
     connectMs,
+    setupRetries,
   };
 }
 
@@ -349,5 +370,6 @@ export function mergeDialog(parts: DialogResult[]): DialogResult {
     },
     maxLagMs: Math.max(...parts.map((r) => r.maxLagMs)),
     connectMs: Math.max(...parts.map((r) => r.connectMs)),
+    setupRetries: sum((r) => r.setupRetries),
   };
 }

@@ -11,7 +11,7 @@
  */
 import crypto from 'node:crypto';
 import { Histogram, type HistogramJSON } from '../lib/histogram.js';
-import { mapLimit } from '../lib/http.js';
+import { mapLimit, retrying } from '../lib/http.js';
 import { setPhase, type Live } from '../lib/live.js';
 import { OpenLoopSchedule, driveSchedule, nowMs } from '../lib/schedule.js';
 import { SeqStore } from '../lib/seqstore.js';
@@ -22,6 +22,7 @@ import {
   textSeq,
   type BenchUser,
   type ChatSocket,
+  type ChatSocketHandlers,
   type Transport,
 } from '../lib/transport.js';
 
@@ -69,6 +70,8 @@ export interface FanoutResult {
   timeline: { slotMs: number; sent: number[]; delivered: number[] };
   maxLagMs: number;
   connectMs: number;
+  /** Failed socket opens retried while connecting (before measuring). */
+  setupRetries: number;
 }
 
 /** Bit set of sequence numbers seen by one socket. */
@@ -169,11 +172,12 @@ export async function runFanout(
     }
   };
 
+  let setupRetries = 0;
   setPhase(live, 'connecting', members.length);
   const sockets = await mapLimit(R, opts.connectConcurrency ?? 100, async (i) => {
     const seen = new SeenSet();
     let lastId = 0;
-    const s = await transport.openGroup(receivers[i]!, groupId, i % transport.nodes, {
+    const handlers: ChatSocketHandlers = {
       onMessage(ev) {
         const seq = textSeq(ev.text);
         if (!store.has(seq)) return;
@@ -200,11 +204,16 @@ export async function runFanout(
       },
       onError,
       onClose,
-    });
+    };
+    const s = await retrying(
+      () => transport.openGroup(receivers[i]!, groupId, i % transport.nodes, handlers),
+      4,
+      () => setupRetries++,
+    );
     if (live) live.done++;
     return s;
   });
-  senderSocket = await transport.openGroup(sender, groupId, 0, {
+  const senderHandlers: ChatSocketHandlers = {
     onMessage(ev) {
       const seq = ids.parse(ev.clientId);
       if (!store.has(seq) || store.flags[seq]! & SeqStore.ACKED) return;
@@ -219,7 +228,12 @@ export async function runFanout(
     },
     onError,
     onClose,
-  });
+  };
+  senderSocket = await retrying(
+    () => transport.openGroup(sender, groupId, 0, senderHandlers),
+    4,
+    () => setupRetries++,
+  );
   const connectMs = nowMs() - t0;
 
   setPhase(live, 'warm-up', 1);
@@ -313,5 +327,6 @@ export async function runFanout(
     timeline: { slotMs: 1000, sent: timelineSent.counts(), delivered: tl },
     maxLagMs,
     connectMs,
+    setupRetries,
   };
 }

@@ -14,7 +14,7 @@ import http from 'node:http';
 import { AddressPool } from '../lib/addresses.js';
 import { openSocket } from '../lib/gm-transport.js';
 import { Histogram, type HistogramJSON } from '../lib/histogram.js';
-import { mapLimit, request } from '../lib/http.js';
+import { mapLimit, request, retrying } from '../lib/http.js';
 import { setPhase, type Live } from '../lib/live.js';
 import { nowMs } from '../lib/schedule.js';
 import type { BenchUser } from '../lib/transport.js';
@@ -49,6 +49,8 @@ export interface ReconnectResult {
   connect: HistogramJSON;
   history: HistogramJSON;
   setupMs: number;
+  /** Failed opens retried while connecting everyone before the storm. */
+  setupRetries: number;
   /** Time the writers took to put one message into every dialog while the clients were away. */
   gapWriteMs: number;
 }
@@ -100,11 +102,16 @@ export async function runReconnect(
     `${opts.wsUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}/ws?token=${encodeURIComponent(c.user.token)}`;
 
   // Setup: every client connected.
+  let setupRetries = 0;
   const t0 = nowMs();
   setPhase(live, 'connecting', M);
   await mapLimit(M, opts.setupConcurrency ?? 200, async (k) => {
     const c = clients[k]!;
-    c.ws = await openSocket(url(c), { localAddress: c.address, timeoutMs: 30_000 });
+    c.ws = await retrying(
+      () => openSocket(url(c), { localAddress: c.address, timeoutMs: 30_000 }),
+      4,
+      () => setupRetries++,
+    );
     if (live) live.done++;
   });
   const setupMs = nowMs() - t0;
@@ -230,6 +237,7 @@ export async function runReconnect(
     connect: connectH.toJSON(),
     history: historyH.toJSON(),
     setupMs,
+    setupRetries,
     gapWriteMs,
   };
 }

@@ -1,0 +1,345 @@
+/** The report's tables, built once from a results file and rendered as Markdown or HTML. */
+import { Histogram } from '../lib/histogram.js';
+import { checkTargets, type ScenarioEntry, type SuiteResult, type System } from './model.js';
+import { fmtBytes, fmtMs, fmtNum, fmtRatio } from './text.js';
+
+export interface Table {
+  title: string;
+  /** A paragraph under the title. */
+  intro?: string;
+  header: string[];
+  rows: string[][];
+}
+
+/** A cell that reads as a number, a duration, a size or a ratio (right-aligned in reports). */
+export function isNumeric(cell: string): boolean {
+  return /^[–\d][\d,. –/]*\s*(ms|s|×|B|KiB|MiB|GiB|%)?$/.test(cell.trim()) || cell.trim() === '';
+}
+
+const SYSTEM_NAME: Record<System, string> = { gmessenger: 'gmessenger', socketio: 'Socket.IO peer' };
+
+function errors(e: Record<string, number>): string {
+  const parts = Object.entries(e).map(([k, v]) => `${k}: ${v}`);
+  return parts.length ? parts.join(', ') : '0';
+}
+
+function failedRow(e: ScenarioEntry, width: number): string[] {
+  return [
+    e.title,
+    SYSTEM_NAME[e.system],
+    `failed: ${e.error ?? ''}`,
+    ...Array<string>(Math.max(0, width - 3)).fill(''),
+  ];
+}
+
+export function machineLine(s: SuiteResult): string {
+  const m = s.machine;
+  return `${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, open-files limit ${
+    m.openFilesLimit ?? 'unlimited'
+  }; 1-min load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after`;
+}
+
+export function targetsTable(s: SuiteResult): Table {
+  return {
+    title: 'Targets',
+    header: ['Area', 'Target', 'Measured', 'Verdict'],
+    rows: checkTargets(s).map((t) => [
+      t.area,
+      t.target,
+      t.measured + (t.note ? ` — ${t.note}` : ''),
+      t.pass === null ? 'not measured' : t.pass ? 'met' : 'missed',
+    ]),
+  };
+}
+
+export function dialogTable(s: SuiteResult): Table {
+  const header = [
+    'Scenario',
+    'System',
+    'Delivered msg/s',
+    'e2e p50',
+    'p95',
+    'p99',
+    'max',
+    'ack p99',
+    'Sent',
+    'Lost',
+    'Dup',
+    'Unacked',
+    'Errors',
+  ];
+  const rows: string[][] = [];
+  for (const e of s.scenarios) {
+    if (e.kind !== 'dialog') continue;
+    if (!e.result) {
+      rows.push(failedRow(e, header.length));
+      continue;
+    }
+    const r = e.result;
+    const h = Histogram.fromJSON(r.e2e);
+    rows.push([
+      `${e.title} (${r.pairs} pairs)`,
+      SYSTEM_NAME[e.system],
+      fmtNum(r.deliveredPerSec),
+      fmtMs(h.percentileMs(50)),
+      fmtMs(h.percentileMs(95)),
+      fmtMs(h.percentileMs(99)),
+      fmtMs(h.max / 1000),
+      fmtMs(Histogram.fromJSON(r.ack).percentileMs(99)),
+      fmtNum(r.sent),
+      fmtNum(r.lost),
+      fmtNum(r.duplicates),
+      fmtNum(r.unacked),
+      errors(r.errors),
+    ]);
+  }
+  return {
+    title: 'Dialogs',
+    intro:
+      'Pairs of users, sender on gateway 1 and receiver on gateway 2. Latency is send → the receiver’s `new_message` (end to end) and send → the sender’s acknowledgement; at a fixed rate both are measured from the scheduled send time.',
+    header,
+    rows,
+  };
+}
+
+export function fanoutTable(s: SuiteResult): Table {
+  const header = [
+    'Scenario',
+    'System',
+    'Deliveries/s',
+    'Msg/s',
+    'Delivery p50',
+    'p99',
+    'Last member p50',
+    'p99',
+    'max',
+    'Incomplete',
+    'Dup',
+    'Errors',
+  ];
+  const rows: string[][] = [];
+  for (const e of s.scenarios) {
+    if (e.kind !== 'fanout') continue;
+    if (!e.result) {
+      rows.push(failedRow(e, header.length));
+      continue;
+    }
+    const r = e.result;
+    const d = Histogram.fromJSON(r.delivery);
+    const l = Histogram.fromJSON(r.lastMember);
+    rows.push([
+      `${e.title} (${r.members} members)`,
+      SYSTEM_NAME[e.system],
+      fmtNum(r.deliveriesPerSec),
+      fmtNum(r.messagesPerSec),
+      fmtMs(d.percentileMs(50)),
+      fmtMs(d.percentileMs(99)),
+      fmtMs(l.percentileMs(50)),
+      fmtMs(l.percentileMs(99)),
+      fmtMs(l.max / 1000),
+      fmtNum(r.incomplete),
+      fmtNum(r.duplicates),
+      errors(r.errors),
+    ]);
+  }
+  return {
+    title: 'Group fan-out',
+    intro:
+      'One private group, every member online (spread over both gateways), one sender. “Last member” is, per message, the time until the last member has it.',
+    header,
+    rows,
+  };
+}
+
+export function comparisonTable(s: SuiteResult): Table | undefined {
+  const rows: string[][] = [];
+  const pair = (id: string) => ({
+    ours: s.scenarios.find((e) => e.id === id && e.system === 'gmessenger'),
+    peer: s.scenarios.find((e) => e.id === id && e.system === 'socketio'),
+  });
+  const d = (id: string, label: string) => {
+    const { ours, peer } = pair(id);
+    if (ours?.kind !== 'dialog' || peer?.kind !== 'dialog' || !ours.result || !peer.result) return;
+    const a = ours.result;
+    const b = peer.result;
+    const pa = Histogram.fromJSON(a.e2e).percentileMs(99);
+    const pb = Histogram.fromJSON(b.e2e).percentileMs(99);
+    rows.push([
+      `${label}: delivered msg/s`,
+      fmtNum(a.deliveredPerSec),
+      fmtNum(b.deliveredPerSec),
+      fmtRatio(a.deliveredPerSec / b.deliveredPerSec),
+    ]);
+    rows.push([`${label}: e2e p99`, fmtMs(pa), fmtMs(pb), fmtRatio(pa / pb)]);
+  };
+  const f = (id: string, label: string) => {
+    const { ours, peer } = pair(id);
+    if (ours?.kind !== 'fanout' || peer?.kind !== 'fanout' || !ours.result || !peer.result) return;
+    const a = ours.result;
+    const b = peer.result;
+    const pa = Histogram.fromJSON(a.lastMember).percentileMs(99);
+    const pb = Histogram.fromJSON(b.lastMember).percentileMs(99);
+    rows.push([
+      `${label}: deliveries/s`,
+      fmtNum(a.deliveriesPerSec),
+      fmtNum(b.deliveriesPerSec),
+      fmtRatio(a.deliveriesPerSec / b.deliveriesPerSec),
+    ]);
+    rows.push([`${label}: last member p99`, fmtMs(pa), fmtMs(pb), fmtRatio(pa / pb)]);
+  };
+  d('dialog-saturate', 'Dialogs, saturate');
+  d('dialog-rate', 'Dialogs, fixed rate');
+  f('fanout-saturate', 'Fan-out, saturate');
+  f('fanout-rate', 'Fan-out, fixed rate');
+  if (rows.length === 0) return undefined;
+  return {
+    title: 'gmessenger versus the Socket.IO peer',
+    intro:
+      'Same generator, same workload, same machine; the peer runs after gmessenger is stopped. Ratio = gmessenger / peer (above 1 is better for rates, below 1 is better for latencies). gmessenger stores every message durably before acknowledging it; the peer stores nothing.',
+    header: ['Figure', 'gmessenger', 'Socket.IO peer', 'Ratio'],
+    rows,
+  };
+}
+
+export function connectionsTable(s: SuiteResult): Table | undefined {
+  const e = s.scenarios.find((x) => x.kind === 'connections');
+  if (!e || e.kind !== 'connections') return undefined;
+  if (!e.result)
+    return { title: 'Connection capacity', header: ['Result'], rows: [[`failed: ${e.error ?? ''}`]] };
+  const r = e.result;
+  return {
+    title: 'Connection capacity',
+    intro: `Idle \`/chats/ws\` sockets on one gateway, a \`user_activity\` heartbeat every ${r.heartbeatS} s each, from ${r.sourceAddresses} source address(es) in 127.0.0.0/8, held ${fmtMs(Number(e.params.holdMs))}.`,
+    header: ['Figure', 'Value'],
+    rows: [
+      ['Requested', fmtNum(r.requested)],
+      ['Attempted', `${fmtNum(r.attempted)}${r.cap ? ` (capped: ${r.cap})` : ''}`],
+      ['Open', fmtNum(r.opened)],
+      ['Failed', `${fmtNum(r.failed)}${r.failed ? ` (${errors(r.errors)})` : ''}`],
+      ['Opening rate', `${fmtNum(r.opensPerSec)} connections/s`],
+      ['Gateway gm_ws_connections while held', fmtNum(r.gatewayConnections)],
+      ['Closed by the server while held', fmtNum(r.serverClosed)],
+      ['Heartbeats sent', fmtNum(r.heartbeats)],
+      ['Gateway RSS: empty baseline', fmtBytes(r.rssBaseline)],
+      ['Gateway RSS: all open', fmtBytes(r.rssHeld)],
+      ['Gateway RSS: after closing', fmtBytes(r.rssAfterClose)],
+      [
+        'Gateway memory per connection',
+        r.bytesPerConnection === null ? '–' : `${fmtNum(r.bytesPerConnection)} B`,
+      ],
+    ],
+  };
+}
+
+export function reconnectTable(s: SuiteResult): Table | undefined {
+  const e = s.scenarios.find((x) => x.kind === 'reconnect');
+  if (!e || e.kind !== 'reconnect') return undefined;
+  if (!e.result)
+    return { title: 'Reconnect storm', header: ['Result'], rows: [[`failed: ${e.error ?? ''}`]] };
+  const r = e.result;
+  const c = Histogram.fromJSON(r.catchUp);
+  const k = Histogram.fromJSON(r.connect);
+  const h = Histogram.fromJSON(r.history);
+  return {
+    title: 'Reconnect storm',
+    intro: `${fmtNum(r.clients)} connected dialog sockets (over both gateways) drop at once; ${r.writers} writers put one message into each dialog meanwhile; then all reconnect at the same moment and fetch \`GET /dialog/{login}?after=\`.`,
+    header: ['Figure', 'Value'],
+    rows: [
+      ['Clients caught up', `${fmtNum(r.caughtUp)} / ${fmtNum(r.clients)}`],
+      ['Time until all caught up', fmtMs(r.allCaughtUpMs)],
+      [
+        'Per client catch-up p50 / p99 / max',
+        `${fmtMs(c.percentileMs(50))} / ${fmtMs(c.percentileMs(99))} / ${fmtMs(c.max / 1000)}`,
+      ],
+      ['WebSocket connect p50 / p99', `${fmtMs(k.percentileMs(50))} / ${fmtMs(k.percentileMs(99))}`],
+      ['History GET p50 / p99', `${fmtMs(h.percentileMs(50))} / ${fmtMs(h.percentileMs(99))}`],
+      ['Failed clients', fmtNum(r.failed)],
+      ['Retries', fmtNum(r.retries)],
+      ['Errors', errors(r.errors)],
+      ['Writing the missed messages took', fmtMs(r.gapWriteMs)],
+    ],
+  };
+}
+
+export function restTable(s: SuiteResult): Table | undefined {
+  const rows: string[][] = [];
+  for (const e of s.scenarios) {
+    if (e.kind !== 'rest') continue;
+    if (!e.result) {
+      rows.push([e.title, `failed: ${e.error ?? ''}`, '', '', '', '', '', '']);
+      continue;
+    }
+    const r = e.result;
+    rows.push([
+      r.name,
+      String(r.connections),
+      fmtNum(r.requestsPerSec),
+      fmtMs(r.latency.p50Ms),
+      fmtMs(r.latency.p99Ms),
+      fmtMs(r.latency.maxMs),
+      `${r.non2xx}${
+        r.non2xx
+          ? ` (${Object.entries(r.statuses)
+              .filter(([k]) => !k.startsWith('2'))
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')})`
+          : ''
+      }`,
+      fmtBytes(r.bytesPerResponse),
+    ]);
+  }
+  if (rows.length === 0) return undefined;
+  return {
+    title: 'REST (autocannon)',
+    intro:
+      'Closed loop, fixed connections, one gateway. Login rotates over every benchmark user; /chats rotates their tokens; history reads a dialog of 150 messages (the newest 100 per page).',
+    header: ['Route', 'Connections', 'Requests/s', 'p50', 'p99', 'max', 'Non-2xx', 'Response size'],
+    rows,
+  };
+}
+
+export function cpuTable(s: SuiteResult): Table {
+  const names = new Set<string>();
+  for (const e of s.scenarios) for (const k of Object.keys(e.cpu)) names.add(k);
+  const cols = [...names].sort((a, b) =>
+    a === 'load generator' ? 1 : b === 'load generator' ? -1 : a.localeCompare(b),
+  );
+  return {
+    title: 'Where the CPU went',
+    intro: `Average cores used by each process while the scenario ran (this machine has ${s.machine.cpus}).`,
+    header: ['Scenario', 'System', ...cols, 'Total'],
+    rows: s.scenarios.map((e) => {
+      const total = Object.values(e.cpu).reduce((a, b) => a + b, 0);
+      return [
+        e.title,
+        SYSTEM_NAME[e.system],
+        ...cols.map((c) => (e.cpu[c] === undefined ? '' : e.cpu[c]!.toFixed(2))),
+        total.toFixed(2),
+      ];
+    }),
+  };
+}
+
+export function profileTables(s: SuiteResult): Table[] {
+  return (s.profiles ?? []).map((p) => ({
+    title: `Profile: ${p.process}`,
+    intro: `${fmtMs(p.totalMs)} of CPU sampled (${p.file}). Top functions by self time:`,
+    header: ['Function', 'Where', 'Self', 'Share'],
+    rows: p.top.map((t) => [t.fn, t.where, fmtMs(t.selfMs), `${(t.share * 100).toFixed(1)}%`]),
+  }));
+}
+
+/** Every table of the report, in order. */
+export function allTables(s: SuiteResult): Table[] {
+  return [
+    targetsTable(s),
+    comparisonTable(s),
+    dialogTable(s),
+    fanoutTable(s),
+    connectionsTable(s),
+    reconnectTable(s),
+    restTable(s),
+    cpuTable(s),
+    ...profileTables(s),
+  ].filter((t): t is Table => Boolean(t));
+}

@@ -1,0 +1,313 @@
+/**
+ * The WebSocket load generator as a command (`npm run bench:ws -- <scenario>`):
+ * one scenario against a local cluster it starts (default), an existing
+ * deployment (`--target URL[,URL]`), or the Socket.IO peer (`--peer`).
+ *
+ *   dialog       --mode saturate|rate --pairs 100 --window 8 --rate 2000 --duration 20 --size 64 --procs 1
+ *   fanout       --mode saturate|rate --members 1000 --window 4 --rate 20 --duration 15
+ *   connections  --count 100000 --hold 10 --heartbeat 30 [--gateway 2]
+ *   reconnect    --clients 10000 --writers 10
+ *
+ * Common: --target URL[,URL] --metrics URL[,URL] --peer --grace S --cpu-prof DIR --json FILE
+ * Every run is bounded by its duration plus a grace period and stops by itself.
+ */
+import fs from 'node:fs';
+import { runDialogSplit } from './lib/agents.js';
+import { isMain, parseArgs } from './lib/args.js';
+import { GmTransport } from './lib/gm-transport.js';
+import { Histogram } from './lib/histogram.js';
+import { newLive } from './lib/live.js';
+import { CpuMeter } from './lib/proc.js';
+import { Progress } from './lib/progress.js';
+import { startTarget, type BenchTarget } from './lib/target.js';
+import type { BenchUser, Transport } from './lib/transport.js';
+import { UserPool, peerUsers } from './lib/users.js';
+import { startPeerCluster, type PeerCluster } from './peer/cluster.js';
+import { SioTransport } from './peer/transport.js';
+import { fmtBytes, fmtMs, fmtNum, printTable } from './report/text.js';
+import { runConnections } from './scenarios/connections.js';
+import { runFanout } from './scenarios/fanout.js';
+import { runReconnect } from './scenarios/reconnect.js';
+import { cacheFileFor } from './suite.js';
+
+const USAGE =
+  'usage: npm run bench:ws -- dialog|fanout|connections|reconnect [options] (see bench/ws-load.ts)';
+
+function latencyRows(rows: [string, Histogram][]): string[][] {
+  return rows.map(([name, h]) => [
+    name,
+    fmtNum(h.count),
+    fmtMs(h.percentileMs(50)),
+    fmtMs(h.percentileMs(95)),
+    fmtMs(h.percentileMs(99)),
+    fmtMs(h.percentileMs(99.9)),
+    fmtMs(h.max / 1000),
+  ]);
+}
+
+function printLatency(rows: [string, Histogram][]): void {
+  printTable(['latency', 'count', 'p50', 'p95', 'p99', 'p99.9', 'max'], latencyRows(rows));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const scenario = args.positional[0];
+  if (!scenario || !['dialog', 'fanout', 'connections', 'reconnect'].includes(scenario))
+    throw new Error(USAGE);
+  const usePeer = args.has('peer');
+  if (usePeer && (scenario === 'connections' || scenario === 'reconnect')) {
+    throw new Error(`--peer runs the dialog and fanout scenarios only`);
+  }
+  const durationMs = args.number('duration', scenario === 'fanout' ? 15 : 20) * 1000;
+  const graceMs = args.number('grace', 5) * 1000;
+  const progress = new Progress(1);
+  const live = newLive();
+
+  let target: BenchTarget | undefined;
+  let peer: PeerCluster | undefined;
+  let result: unknown;
+  try {
+    let transport: Transport;
+    let users: (n: number) => Promise<BenchUser[]>;
+    let meter: CpuMeter;
+    if (usePeer) {
+      process.stderr.write('starting the Socket.IO peer...\n');
+      peer = await startPeerCluster(2);
+      const p = peer;
+      transport = new SioTransport(peer.urls);
+      users = (n) => Promise.resolve(peerUsers(n));
+      meter = new CpuMeter(() => ({
+        'socket.io-1': p.pids[0],
+        'socket.io-2': p.pids[1],
+        redis: p.redis.pid,
+      }));
+    } else {
+      process.stderr.write(args.string('target') ? 'using the target...\n' : 'starting a local cluster...\n');
+      target = await startTarget({
+        target: args.string('target'),
+        metrics: args.string('metrics'),
+        cpuProfDir: args.string('cpu-prof'),
+      });
+      const t = target;
+      transport = new GmTransport(t.httpUrls, t.wsUrls);
+      const pool = new UserPool(t.httpUrls[0]!, {
+        concurrency: 8,
+        cacheFile: t.kind === 'remote' ? cacheFileFor(t.httpUrls[0]!) : undefined,
+      });
+      users = async (n) => {
+        process.stderr.write(`registering ${n} users (8 at a time)...\n`);
+        return pool.ensure(n);
+      };
+      meter = new CpuMeter(() => Object.fromEntries(t.processes().map((p) => [p.name, p.pid])));
+    }
+
+    progress.begin(scenario, live);
+    if (scenario === 'dialog') {
+      const pairs = args.number('pairs', 100);
+      const u = await users(2 * pairs);
+      meter.start();
+      const { result: r, agentCpuSeconds } = await runDialogSplit(
+        transport,
+        u.slice(0, pairs),
+        u.slice(pairs),
+        {
+          mode: args.string('mode') === 'rate' ? 'rate' : 'saturate',
+          window: args.number('window', 8),
+          rate: args.number('rate', 2000),
+          durationMs,
+          graceMs,
+          size: args.number('size', 64),
+        },
+        args.number('procs', 1),
+        live,
+      );
+      const cpu = meter.stop(agentCpuSeconds);
+      progress.stop();
+      result = { ...r, cpu };
+      printTable(
+        [
+          'mode',
+          'pairs',
+          'sent',
+          'acked',
+          'delivered',
+          'lost',
+          'unacked',
+          'dup',
+          'out of order',
+          'delivered/s',
+          'errors',
+        ],
+        [
+          [
+            r.mode,
+            String(r.pairs),
+            fmtNum(r.sent),
+            fmtNum(r.acked),
+            fmtNum(r.delivered),
+            fmtNum(r.lost),
+            fmtNum(r.unacked),
+            fmtNum(r.duplicates),
+            fmtNum(r.outOfOrder),
+            fmtNum(r.deliveredPerSec),
+            JSON.stringify(r.errors),
+          ],
+        ],
+      );
+      printLatency([
+        ['end to end', Histogram.fromJSON(r.e2e)],
+        ['ack', Histogram.fromJSON(r.ack)],
+      ]);
+      printCpu(cpu);
+    } else if (scenario === 'fanout') {
+      const u = await users(args.number('members', 1000));
+      meter.start();
+      const r = await runFanout(
+        transport,
+        u,
+        {
+          mode: args.string('mode') === 'rate' ? 'rate' : 'saturate',
+          window: args.number('window', 4),
+          rate: args.number('rate', 20),
+          durationMs,
+          graceMs,
+          size: args.number('size', 64),
+        },
+        live,
+      );
+      const cpu = meter.stop();
+      progress.stop();
+      result = { ...r, cpu };
+      printTable(
+        [
+          'mode',
+          'members',
+          'sent',
+          'deliveries',
+          'deliveries/s',
+          'msg/s',
+          'incomplete',
+          'missing',
+          'dup',
+          'errors',
+        ],
+        [
+          [
+            r.mode,
+            String(r.members),
+            fmtNum(r.sent),
+            fmtNum(r.deliveries),
+            fmtNum(r.deliveriesPerSec),
+            fmtNum(r.messagesPerSec),
+            fmtNum(r.incomplete),
+            fmtNum(r.missingDeliveries),
+            fmtNum(r.duplicates),
+            JSON.stringify(r.errors),
+          ],
+        ],
+      );
+      printLatency([
+        ['each delivery', Histogram.fromJSON(r.delivery)],
+        ['last member', Histogram.fromJSON(r.lastMember)],
+        ['ack', Histogram.fromJSON(r.ack)],
+      ]);
+      printCpu(cpu);
+    } else if (scenario === 'connections') {
+      const t = target!;
+      const node =
+        Math.min(t.wsUrls.length, Math.max(1, args.number('gateway', t.wsUrls.length > 1 ? 2 : 1))) - 1;
+      const u = await users(args.number('users', 1000));
+      const r = await runConnections(
+        {
+          count: args.number('count', 100_000),
+          wsUrl: t.wsUrls[node]!,
+          metricsUrl: t.metricsUrls[node],
+          pid: t.gatewayPids()[node],
+          tokens: u.map((x) => x.token),
+          heartbeatS: args.number('heartbeat', 30),
+          holdMs: args.number('hold', 10) * 1000,
+        },
+        live,
+      );
+      progress.stop();
+      result = r;
+      printTable(
+        ['figure', 'value'],
+        [
+          [
+            'requested / attempted / open / failed',
+            `${r.requested} / ${r.attempted} / ${r.opened} / ${r.failed}`,
+          ],
+          ['cap', r.cap ?? 'none'],
+          ['errors', JSON.stringify(r.errors)],
+          [
+            'opening rate',
+            `${fmtNum(r.opensPerSec)}/s over ${r.sourceAddresses} source addresses, ${r.agents} agents`,
+          ],
+          ['gateway gm_ws_connections', fmtNum(r.gatewayConnections)],
+          [
+            'gateway RSS baseline / held / after close',
+            `${fmtBytes(r.rssBaseline)} / ${fmtBytes(r.rssHeld)} / ${fmtBytes(r.rssAfterClose)}`,
+          ],
+          ['bytes per connection', fmtNum(r.bytesPerConnection)],
+          ['heartbeats / closed by server', `${r.heartbeats} / ${r.serverClosed}`],
+        ],
+      );
+    } else {
+      const t = target!;
+      const clients = args.number('clients', 10_000);
+      const writers = args.number('writers', 10);
+      const per = Math.ceil(clients / writers);
+      const u = await users(per + writers);
+      const r = await runReconnect(
+        u.slice(0, per),
+        u.slice(per),
+        { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls },
+        live,
+      );
+      progress.stop();
+      result = r;
+      printTable(
+        ['clients', 'caught up', 'failed', 'retries', 'all caught up in', 'errors'],
+        [
+          [
+            fmtNum(r.clients),
+            fmtNum(r.caughtUp),
+            fmtNum(r.failed),
+            fmtNum(r.retries),
+            fmtMs(r.allCaughtUpMs),
+            JSON.stringify(r.errors),
+          ],
+        ],
+      );
+      printLatency([
+        ['catch-up', Histogram.fromJSON(r.catchUp)],
+        ['connect', Histogram.fromJSON(r.connect)],
+        ['history GET', Histogram.fromJSON(r.history)],
+      ]);
+    }
+  } finally {
+    progress.stop();
+    await target?.stop();
+    await peer?.stop();
+  }
+  const out = args.string('json');
+  if (out) fs.writeFileSync(out, JSON.stringify(result, null, 2));
+}
+
+function printCpu(cpu: Record<string, number>): void {
+  printTable(
+    ['process', 'cores'],
+    Object.entries(cpu).map(([k, v]) => [k, v.toFixed(2)]),
+  );
+}
+
+if (isMain(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
+}
