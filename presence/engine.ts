@@ -74,6 +74,7 @@ export class PresenceEngine {
   private readonly pending = new Map<string, { due: number; hint: number }>();
   private lastId = '0-0';
   private needReconcile = false;
+  private sweepRequested = false;
   private lastSweep = 0;
   private lastGauge = 0;
 
@@ -191,8 +192,6 @@ export class PresenceEngine {
       );
     }
   }
-
-  private sweepRequested = false;
 
   /** Starts a pump unless one is running (it loops until no work is left). */
   private kick(sweep = false): void {

@@ -1,8 +1,9 @@
 /**
  * A stand-in gateway process for presence tests that need a gateway to die
  * for real (SIGKILL): it runs a real PresenceClient with the environment's
- * configuration, opens one socket for each login given on the command line,
- * prints "ready" and then only heartbeats until it is killed.
+ * configuration, opens one socket for each login given on the command line
+ * (`login>peer` also opens the dialog with peer), prints "ready" and then only
+ * heartbeats until it is killed (or stopped with SIGSTOP to play a stall).
  */
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../common/config.js';
@@ -21,7 +22,11 @@ const client = new PresenceClient({
   logger,
 });
 await client.start();
-for (const login of process.argv.slice(2)) await client.connected(login);
+for (const arg of process.argv.slice(2)) {
+  const [login, peer] = arg.split('>') as [string, string | undefined];
+  await client.connected(login);
+  if (peer) await client.watch(login, peer);
+}
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => {
   void client.stop().then(() => process.exit(0));
