@@ -81,8 +81,10 @@ export class ChatList {
       store.messages.marksOfUser(login, allChatIds),
     ]);
 
+    // Sending raises the sender's read mark to their message; counting the newest message's sender as
+    // caught up keeps that true in the moment before the raised mark is stored.
     const unreadOf = (chatId: string, state: ChatState | undefined) =>
-      state ? Math.max(0, state.lastId - (marks.get(chatId)?.readId ?? 0)) : 0;
+      !state || state.lastSender === login ? 0 : Math.max(0, state.lastId - (marks.get(chatId)?.readId ?? 0));
 
     // Part 1: chats with messages, newest activity first.
     const active = allChatIds
