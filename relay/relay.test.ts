@@ -244,11 +244,12 @@ function assertSigned(r: Received): void {
 }
 
 test('one signed webhook per recipient and chat per coalescing window', async (t) => {
-  const f = await setup(t);
+  const f = await setup(t, { NOTIFY_COALESCE_MS: '4000' });
   await f.startRelay();
   const dialog = dialogChatId('alice', 'bob');
   const started = Date.now();
   await f.send('bob', msg(dialog, 1, 'alice', 'hello bob'));
+  const windowEnds = Date.now() + 4000; // the window opened while that call ran
   await f.send('bob', msg(dialog, 2, 'alice'));
   await f.send('bob', msg(dialog, 3, 'alice'));
   await f.send('bob', msg(groupChatId('team'), 1, 'carol', 'x'.repeat(300)));
@@ -284,7 +285,7 @@ test('one signed webhook per recipient and chat per coalescing window', async (t
   await f.send('bob', msg(dialog, 5, 'alice'));
   await sleep(600);
   assert.equal(f.receiver.requests.length, 2);
-  await sleep(Math.max(0, started + 2300 - Date.now()));
+  await sleep(Math.max(0, windowEnds + 100 - Date.now()));
   await f.send('bob', msg(dialog, 6, 'alice'));
   await waitFor('third webhook', () => f.receiver.requests.length === 3);
   assert.equal(f.receiver.requests[2]!.json.message_id, 6);
@@ -351,7 +352,7 @@ test('a webhook that rejects the request (4xx) is dead-lettered without retries'
 });
 
 test('no webhook when the delivered mark reaches the message in time; the window reopens', async (t) => {
-  const f = await setup(t, { NOTIFY_DELAY_MS: '600' });
+  const f = await setup(t, { NOTIFY_DELAY_MS: '1500' });
   await f.startRelay();
   const dialog = dialogChatId('alice', 'bob');
   const skippedBefore = await counter(notificationsSent, { result: 'skipped_delivered' });
