@@ -138,8 +138,11 @@ class ChaosClient {
         const cursorKey = `${epoch}:${chat}`;
         const last = this.liveCursor.get(cursorKey) ?? 0;
         const clientId = event.payload.client_id as string | undefined;
-        // A retried client_id is acknowledged again: the one event allowed to repeat an id.
-        if (id <= last && !(clientId && this.acked.has(clientId)))
+        // A retried client_id is acknowledged again on the retrying socket, even when that socket is past
+        // its id (the original ack went to a socket that has since dropped): the one event allowed to
+        // carry an earlier id. Anything else out of order is a violation.
+        const retryAck = !!clientId && (this.acked.has(clientId) || this.pending.has(clientId));
+        if (id <= last && !retryAck)
           this.orderViolations.push(`${chat} socket ${epoch}: ${id} after ${last}`);
         if (id > last) this.liveCursor.set(cursorKey, id);
         this.record(chat, id);
