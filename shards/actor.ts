@@ -118,15 +118,16 @@ export class ChatActor implements LeaseHolder {
   /** Loads the chat's state from the store. Call after the lease is held. */
   async load(): Promise<void> {
     const { store } = this.deps;
-    const [states, recent, marks] = await Promise.all([
+    // The newest DEDUP_MAX messages restore the client ids a retry may repeat after the chat moved here.
+    const [states, newest, marks] = await Promise.all([
       store.messages.chatStates([this.chatId]),
-      store.messages.history(this.chatId, { limit: RECENT }),
+      store.messages.history(this.chatId, { limit: DEDUP_MAX }),
       store.messages.marks(this.chatId),
     ]);
     this.lastId = states.get(this.chatId)?.lastId ?? 0;
     this.durableId = this.lastId;
-    this.recent = recent;
-    for (const m of recent) if (m.clientId) this.remember(m, Promise.resolve());
+    this.recent = newest.slice(-RECENT);
+    for (const m of newest) if (m.clientId) this.remember(m, Promise.resolve());
     for (const m of marks) this.applyMarks(m);
     if (this.parsed.kind === 'group') {
       const [group, members] = await Promise.all([
