@@ -155,10 +155,15 @@ export function assertIncreasing(ids: readonly number[], what: string): void {
  * One cluster shared by every test of a file: started before the first test,
  * stopped after the last; a failing test prints the tail of every log.
  */
-export function sharedCluster(options: Omit<StartClusterOptions, 't'>): () => Cluster {
+export function sharedCluster(
+  options: Omit<StartClusterOptions, 't'>,
+  /** Runs once the cluster is up, before the first test (root-level hooks may not be ordered). */
+  setup?: (cluster: Cluster) => Promise<void>,
+): () => Cluster {
   let cluster: Cluster | undefined;
   before(async () => {
     cluster = await startCluster(options);
+    await setup?.(cluster);
   });
   afterEach((t) => {
     if (cluster && testFailed(t as TestLike)) cluster.printLogs(60);
