@@ -280,8 +280,21 @@ test('delivered and read reach the sender and history; read implies delivered; m
     [m3, 'read'],
     [m4, 'read'],
   ]);
-  // Bob's own view of Alice's messages is not a status source for Alice's sockets in reverse.
+  // Bob sent nothing, so no status event concerns him.
   assert.equal(bobWs.events.filter((e) => e.type === 'message_status').length, 0);
+  // On each of Alice's sockets the statuses only moved forward: ids never shrink per status,
+  // and no "delivered" ever came for an id already reported read.
+  for (const ws of [aliceWs, aliceAll]) {
+    const seen = { delivered: 0, read: 0 };
+    for (const e of ws.events.filter((x) => x.type === 'message_status')) {
+      const id = e.payload.id as number;
+      const status = e.payload.status as 'delivered' | 'read';
+      assert.ok(id >= seen[status], `${status} went from ${seen[status]} back to ${id}`);
+      if (status === 'delivered') assert.ok(id > seen.read, `delivered ${id} after read ${seen.read}`);
+      seen[status] = id;
+    }
+    assert.deepEqual(seen, { delivered: m4, read: m4 });
+  }
 });
 
 test('private group: every member socket on both gateways gets each message, no outsider does', async (t) => {
