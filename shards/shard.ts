@@ -215,6 +215,13 @@ export class Shard {
       await this.leases.release([chatId]).catch(() => undefined);
       throw err;
     }
+    // Membership may have changed while loading; rebalance() only sees registered actors, so hand the
+    // chat over here rather than keep renewing a lease the new owner is waiting for.
+    if (this.draining || this.directory.owner(chatId)?.id !== this.selfId) {
+      actor.closed = true;
+      await this.leases.release([chatId]).catch(() => undefined);
+      throw new AppError('wrong_shard', 'chat moved to another shard');
+    }
     this.actors.set(chatId, actor);
     actorsActive.set(this.actors.size);
     actorActivations.inc();
