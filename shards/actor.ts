@@ -92,7 +92,11 @@ export class ChatActor implements LeaseHolder {
   private durableId = 0;
   private recent: StoredMessage[] = [];
   /** True when `recent` holds every message from recent[0].id to lastId and nothing older is missing from it by design. */
-  private readonly dedup = new Map<string, { message: StoredMessage; durable: Promise<void> }>();
+  /** `announced` is false for messages loaded from the store: a previous owner may have died before publishing them. */
+  private readonly dedup = new Map<
+    string,
+    { message: StoredMessage; durable: Promise<void>; announced: boolean }
+  >();
   private readonly marks = new Map<string, Marks>();
   private readonly topDelivered = new TopTwo();
   private readonly topRead = new TopTwo();
@@ -127,7 +131,7 @@ export class ChatActor implements LeaseHolder {
     this.lastId = states.get(this.chatId)?.lastId ?? 0;
     this.durableId = this.lastId;
     this.recent = newest.slice(-RECENT);
-    for (const m of newest) if (m.clientId) this.remember(m, Promise.resolve());
+    for (const m of newest) if (m.clientId) this.remember(m, Promise.resolve(), false);
     for (const m of marks) this.applyMarks(m);
     if (this.parsed.kind === 'group') {
       const [group, members] = await Promise.all([
@@ -197,6 +201,11 @@ export class ChatActor implements LeaseHolder {
       const seen = this.dedup.get(dedupKey(user, clientId));
       if (seen) {
         await seen.durable;
+        if (!seen.announced) {
+          // Stored by an owner that may have died before fanning it out: announce it (sockets drop repeats).
+          seen.announced = true;
+          this.publishMessage(seen.message, originConn);
+        }
         return this.view(seen.message);
       }
     }
@@ -210,7 +219,7 @@ export class ChatActor implements LeaseHolder {
       clientId: clientId || null,
     };
     const durable = this.deps.writer.append(message, () => this.writable());
-    if (clientId) this.remember(message, durable);
+    if (clientId) this.remember(message, durable, true);
     this.recent.push(message);
     if (this.recent.length > RECENT * 2) this.recent = this.recent.slice(-RECENT);
     try {
@@ -266,8 +275,8 @@ export class ChatActor implements LeaseHolder {
     this.onLostLease(this);
   }
 
-  private remember(message: StoredMessage, durable: Promise<void>): void {
-    this.dedup.set(dedupKey(message.sender, message.clientId!), { message, durable });
+  private remember(message: StoredMessage, durable: Promise<void>, announced: boolean): void {
+    this.dedup.set(dedupKey(message.sender, message.clientId!), { message, durable, announced });
     if (this.dedup.size > DEDUP_MAX) {
       const oldest = this.dedup.keys().next().value;
       if (oldest !== undefined) this.dedup.delete(oldest);
