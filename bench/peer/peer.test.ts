@@ -62,7 +62,12 @@ test('the peer baseline carries dialogs and groups across its two nodes', { time
     ]);
     assert.ok(received, 'the official client received nothing');
     assert.equal(received.text, 'hello from the raw client');
-    assert.ok(ack && ack.clientId?.startsWith('c-'), 'acknowledged with the client id');
+    // The ack travels back on the sender's own socket and may land after the other node's delivery.
+    for (const deadline = Date.now() + 5000; !ack && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const acked = ack as { clientId: string | undefined; id: number } | undefined;
+    assert.ok(acked && acked.clientId?.startsWith('c-'), 'acknowledged with the client id');
     mine.close();
   });
 
