@@ -8,7 +8,6 @@ import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
 import { isoTime } from '../common/time.js';
-import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import { PresenceClient } from '../presence/index.js';
 import { ShardDirectory } from '../shards/index.js';
 import { openStore } from '../store/index.js';
@@ -57,18 +56,22 @@ async function main(): Promise<void> {
   });
   await presence.start();
 
-  // Delivered marks: the highest id pushed per (chat, user), sent in batches.
-  let delivered = new Map<string, { chatId: string; login: string; id: number }>();
+  // Delivered marks: the highest id pushed per (chat, user), sent as one operation per chat per flush.
+  let delivered = new Map<string, Map<string, number>>();
   const deliveredTimer = setInterval(() => {
     if (delivered.size === 0) return;
     const batch = delivered;
     delivered = new Map();
-    for (const d of batch.values()) {
+    for (const [chatId, users] of batch) {
+      const logins = [...users.keys()];
       shards
-        .call(d.chatId, d.login, { case: 'mark', value: { kind: MarkKind.DELIVERED, id: d.id } }, true)
-        .catch((err: unknown) => {
-          logger.debug({ err, chat: d.chatId }, 'delivered mark not recorded');
-        });
+        .call(
+          chatId,
+          logins[0]!,
+          { case: 'delivered', value: { users: logins, ids: [...users.values()] } },
+          true,
+        )
+        .catch((err: unknown) => logger.debug({ err, chat: chatId }, 'delivered marks not recorded'));
     }
   }, DELIVERED_FLUSH_MS);
   deliveredTimer.unref();
@@ -76,9 +79,12 @@ async function main(): Promise<void> {
   const hub = new Hub(
     {
       delivered(chatId, login, id) {
-        const key = `${chatId}\u0000${login}`;
-        const prev = delivered.get(key);
-        if (!prev || prev.id < id) delivered.set(key, { chatId, login, id });
+        let users = delivered.get(chatId);
+        if (!users) {
+          users = new Map();
+          delivered.set(chatId, users);
+        }
+        if ((users.get(login) ?? 0) < id) users.set(login, id);
       },
       async fetchAfter(conn, chatId, after) {
         const h = expect(

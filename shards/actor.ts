@@ -369,21 +369,58 @@ export class ChatActor implements LeaseHolder {
     return this.marks.get(user) ?? { login: user, deliveredId: 0, readId: 0 };
   }
 
+  /** Delivered marks of several users at once (one gateway flush); users who may not read are skipped. */
+  async delivered(entries: readonly { user: string; id: number }[]): Promise<void> {
+    const allowed = entries.filter(({ user }) => {
+      try {
+        this.requireRead(user);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await this.raiseMany(
+      allowed.map(({ user, id }) => {
+        const capped = Math.min(id, this.durableId);
+        return { user, deliveredId: capped, readId: 0 };
+      }),
+    );
+  }
+
   /** Raises a user's marks durably, then tells the senders whose messages changed status. */
-  private async raise(user: string, deliveredId: number, readId: number): Promise<void> {
-    const prev = this.marks.get(user) ?? { login: user, deliveredId: 0, readId: 0 };
-    const next = {
-      login: user,
-      deliveredId: Math.max(prev.deliveredId, deliveredId, readId),
-      readId: Math.max(prev.readId, readId),
-    };
-    if (next.deliveredId === prev.deliveredId && next.readId === prev.readId) return;
-    this.ensureWritable();
+  private raise(user: string, deliveredId: number, readId: number): Promise<void> {
+    return this.raiseMany([{ user, deliveredId, readId }]);
+  }
+
+  /** Raises marks of several users with one status computation (a group gets at most one broadcast). */
+  private async raiseMany(
+    updates: readonly { user: string; deliveredId: number; readId: number }[],
+  ): Promise<void> {
     const before = this.statusSnapshot();
-    this.applyMarks(next);
-    await this.deps.writer.saveMarks(this.chatId, next);
-    if (this.othersWroteBetween(user, Math.min(prev.deliveredId, prev.readId), next.deliveredId)) {
-      this.publishStatus(user, prev, next, before);
+    const changed: { user: string; prev: Marks; next: Marks }[] = [];
+    for (const u of updates) {
+      const prev = this.marks.get(u.user) ?? { login: u.user, deliveredId: 0, readId: 0 };
+      const next = {
+        login: u.user,
+        deliveredId: Math.max(prev.deliveredId, u.deliveredId, u.readId),
+        readId: Math.max(prev.readId, u.readId),
+      };
+      if (next.deliveredId === prev.deliveredId && next.readId === prev.readId) continue;
+      changed.push({ user: u.user, prev, next });
+    }
+    if (changed.length === 0) return;
+    this.ensureWritable();
+    for (const c of changed) this.applyMarks(c.next);
+    await Promise.all(changed.map((c) => this.deps.writer.saveMarks(this.chatId, c.next)));
+    const relevant = changed.filter((c) =>
+      this.othersWroteBetween(c.user, Math.min(c.prev.deliveredId, c.prev.readId), c.next.deliveredId),
+    );
+    if (this.parsed.kind === 'dialog') {
+      for (const c of relevant) this.publishStatus(c.user, c.prev, c.next, before);
+    } else if (relevant.length > 0) {
+      // Group statuses depend only on the top marks, compared once against the state before the batch.
+      const c = relevant[0]!;
+      this.publishStatus(c.user, c.prev, c.next, before);
     }
   }
 

@@ -168,6 +168,9 @@ export class Shard {
         const m = await actor.mark(user, kind, op.value.id);
         return { case: 'mark', value: { deliveredId: m.deliveredId, readId: m.readId } };
       }
+      case 'delivered':
+        await actor.delivered(op.value.users.map((u, i) => ({ user: u, id: op.value.ids[i] ?? 0 })));
+        return { case: 'empty', value: {} };
       case 'members':
         return { case: 'members', value: { members: actor.membersOf(user) } };
       case 'addMember':

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gmessenger/v1/shard.proto.
  */
 export const file_gmessenger_v1_shard: GenFile = /*@__PURE__*/
-  fileDesc("ChlnbWVzc2VuZ2VyL3YxL3NoYXJkLnByb3RvEg1nbWVzc2VuZ2VyLnYxIkAKD0V4Y2hhbmdlUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmdtZXNzZW5nZXIudjEuU2hhcmRSZXF1ZXN0IkMKEEV4Y2hhbmdlUmVzcG9uc2USLwoJcmVzcG9uc2VzGAEgAygLMhwuZ21lc3Nlbmdlci52MS5TaGFyZFJlc3BvbnNlIt4DCgxTaGFyZFJlcXVlc3QSCwoDc2VxGAEgASgNEg8KB2NoYXRfaWQYAiABKAkSDAoEdXNlchgDIAEoCRIlCgRzZW5kGAogASgLMhUuZ21lc3Nlbmdlci52MS5TZW5kT3BIABIrCgdoaXN0b3J5GAsgASgLMhguZ21lc3Nlbmdlci52MS5IaXN0b3J5T3BIABIlCgRtYXJrGAwgASgLMhUuZ21lc3Nlbmdlci52MS5NYXJrT3BIABIrCgdtZW1iZXJzGA0gASgLMhguZ21lc3Nlbmdlci52MS5NZW1iZXJzT3BIABIwCgphZGRfbWVtYmVyGA4gASgLMhouZ21lc3Nlbmdlci52MS5BZGRNZW1iZXJPcEgAEjYKDXJlbW92ZV9tZW1iZXIYDyABKAsyHS5nbWVzc2VuZ2VyLnYxLlJlbW92ZU1lbWJlck9wSAASNAoMY3JlYXRlX2dyb3VwGBAgASgLMhwuZ21lc3Nlbmdlci52MS5DcmVhdGVHcm91cE9wSAASKQoGdHlwaW5nGBEgASgLMhcuZ21lc3Nlbmdlci52MS5UeXBpbmdPcEgAEikKBmFjY2VzcxgSIAEoCzIXLmdtZXNzZW5nZXIudjEuQWNjZXNzT3BIAEIECgJvcCLeAgoNU2hhcmRSZXNwb25zZRILCgNzZXEYASABKA0SKwoFZXJyb3IYAiABKAsyHC5nbWVzc2VuZ2VyLnYxLkFwcEVycm9yUHJvdG8SKgoEc2VudBgKIAEoCzIaLmdtZXNzZW5nZXIudjEuQ2hhdE1lc3NhZ2VIABIvCgdoaXN0b3J5GAsgASgLMhwuZ21lc3Nlbmdlci52MS5IaXN0b3J5UmVzdWx0SAASKQoEbWFyaxgMIAEoCzIZLmdtZXNzZW5nZXIudjEuTWFya1Jlc3VsdEgAEi8KB21lbWJlcnMYDSABKAsyHC5nbWVzc2VuZ2VyLnYxLk1lbWJlcnNSZXN1bHRIABIpCgVncm91cBgOIAEoCzIYLmdtZXNzZW5nZXIudjEuR3JvdXBJbmZvSAASJQoFZW1wdHkYDyABKAsyFC5nbWVzc2VuZ2VyLnYxLkVtcHR5SABCCAoGcmVzdWx0IlMKBlNlbmRPcBIMCgR0ZXh0GAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRITCgtvcmlnaW5fY29ubhgDIAEoCRITCgtvcmlnaW5fbm9kZRgEIAEoCSJYCglIaXN0b3J5T3ASEwoGYmVmb3JlGAEgASgNSACIAQESEgoFYWZ0ZXIYAiABKA1IAYgBARINCgVsaW1pdBgDIAEoDUIJCgdfYmVmb3JlQggKBl9hZnRlciKMAQoNSGlzdG9yeVJlc3VsdBIsCghtZXNzYWdlcxgBIAMoCzIaLmdtZXNzZW5nZXIudjEuQ2hhdE1lc3NhZ2USEwoLbW9yZV9iZWZvcmUYAiABKAgSJwoFZ3JvdXAYAyABKAsyGC5nbWVzc2VuZ2VyLnYxLkdyb3VwSW5mbxIPCgdsYXN0X2lkGAQgASgNIjsKBk1hcmtPcBIlCgRraW5kGAEgASgOMhcuZ21lc3Nlbmdlci52MS5NYXJrS2luZBIKCgJpZBgCIAEoDSIzCgpNYXJrUmVzdWx0EhQKDGRlbGl2ZXJlZF9pZBgBIAEoDRIPCgdyZWFkX2lkGAIgASgNIgsKCU1lbWJlcnNPcCI8Cg1NZW1iZXJzUmVzdWx0EisKB21lbWJlcnMYASADKAsyGi5nbWVzc2VuZ2VyLnYxLkdyb3VwTWVtYmVyIhwKC0FkZE1lbWJlck9wEg0KBWxvZ2luGAEgASgJIh8KDlJlbW92ZU1lbWJlck9wEg0KBWxvZ2luGAEgASgJIj4KDUNyZWF0ZUdyb3VwT3ASDAoEbmFtZRgBIAEoCRIOCgZwdWJsaWMYAiABKAgSDwoHbWVtYmVycxgDIAMoCSIKCghUeXBpbmdPcCIKCghBY2Nlc3NPcCpSCghNYXJrS2luZBIZChVNQVJLX0tJTkRfVU5TUEVDSUZJRUQQABIXChNNQVJLX0tJTkRfREVMSVZFUkVEEAESEgoOTUFSS19LSU5EX1JFQUQQAjJfCgxTaGFyZFNlcnZpY2USTwoIRXhjaGFuZ2USHi5nbWVzc2VuZ2VyLnYxLkV4Y2hhbmdlUmVxdWVzdBofLmdtZXNzZW5nZXIudjEuRXhjaGFuZ2VSZXNwb25zZSgBMAFiBnByb3RvMw", [file_gmessenger_v1_common]);
+  fileDesc("ChlnbWVzc2VuZ2VyL3YxL3NoYXJkLnByb3RvEg1nbWVzc2VuZ2VyLnYxIkAKD0V4Y2hhbmdlUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmdtZXNzZW5nZXIudjEuU2hhcmRSZXF1ZXN0IkMKEEV4Y2hhbmdlUmVzcG9uc2USLwoJcmVzcG9uc2VzGAEgAygLMhwuZ21lc3Nlbmdlci52MS5TaGFyZFJlc3BvbnNlIo8ECgxTaGFyZFJlcXVlc3QSCwoDc2VxGAEgASgNEg8KB2NoYXRfaWQYAiABKAkSDAoEdXNlchgDIAEoCRIlCgRzZW5kGAogASgLMhUuZ21lc3Nlbmdlci52MS5TZW5kT3BIABIrCgdoaXN0b3J5GAsgASgLMhguZ21lc3Nlbmdlci52MS5IaXN0b3J5T3BIABIlCgRtYXJrGAwgASgLMhUuZ21lc3Nlbmdlci52MS5NYXJrT3BIABIrCgdtZW1iZXJzGA0gASgLMhguZ21lc3Nlbmdlci52MS5NZW1iZXJzT3BIABIwCgphZGRfbWVtYmVyGA4gASgLMhouZ21lc3Nlbmdlci52MS5BZGRNZW1iZXJPcEgAEjYKDXJlbW92ZV9tZW1iZXIYDyABKAsyHS5nbWVzc2VuZ2VyLnYxLlJlbW92ZU1lbWJlck9wSAASNAoMY3JlYXRlX2dyb3VwGBAgASgLMhwuZ21lc3Nlbmdlci52MS5DcmVhdGVHcm91cE9wSAASKQoGdHlwaW5nGBEgASgLMhcuZ21lc3Nlbmdlci52MS5UeXBpbmdPcEgAEikKBmFjY2VzcxgSIAEoCzIXLmdtZXNzZW5nZXIudjEuQWNjZXNzT3BIABIvCglkZWxpdmVyZWQYEyABKAsyGi5nbWVzc2VuZ2VyLnYxLkRlbGl2ZXJlZE9wSABCBAoCb3Ai3gIKDVNoYXJkUmVzcG9uc2USCwoDc2VxGAEgASgNEisKBWVycm9yGAIgASgLMhwuZ21lc3Nlbmdlci52MS5BcHBFcnJvclByb3RvEioKBHNlbnQYCiABKAsyGi5nbWVzc2VuZ2VyLnYxLkNoYXRNZXNzYWdlSAASLwoHaGlzdG9yeRgLIAEoCzIcLmdtZXNzZW5nZXIudjEuSGlzdG9yeVJlc3VsdEgAEikKBG1hcmsYDCABKAsyGS5nbWVzc2VuZ2VyLnYxLk1hcmtSZXN1bHRIABIvCgdtZW1iZXJzGA0gASgLMhwuZ21lc3Nlbmdlci52MS5NZW1iZXJzUmVzdWx0SAASKQoFZ3JvdXAYDiABKAsyGC5nbWVzc2VuZ2VyLnYxLkdyb3VwSW5mb0gAEiUKBWVtcHR5GA8gASgLMhQuZ21lc3Nlbmdlci52MS5FbXB0eUgAQggKBnJlc3VsdCJTCgZTZW5kT3ASDAoEdGV4dBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSEwoLb3JpZ2luX2Nvbm4YAyABKAkSEwoLb3JpZ2luX25vZGUYBCABKAkiWAoJSGlzdG9yeU9wEhMKBmJlZm9yZRgBIAEoDUgAiAEBEhIKBWFmdGVyGAIgASgNSAGIAQESDQoFbGltaXQYAyABKA1CCQoHX2JlZm9yZUIICgZfYWZ0ZXIijAEKDUhpc3RvcnlSZXN1bHQSLAoIbWVzc2FnZXMYASADKAsyGi5nbWVzc2VuZ2VyLnYxLkNoYXRNZXNzYWdlEhMKC21vcmVfYmVmb3JlGAIgASgIEicKBWdyb3VwGAMgASgLMhguZ21lc3Nlbmdlci52MS5Hcm91cEluZm8SDwoHbGFzdF9pZBgEIAEoDSI7CgZNYXJrT3ASJQoEa2luZBgBIAEoDjIXLmdtZXNzZW5nZXIudjEuTWFya0tpbmQSCgoCaWQYAiABKA0iKQoLRGVsaXZlcmVkT3ASDQoFdXNlcnMYASADKAkSCwoDaWRzGAIgAygNIjMKCk1hcmtSZXN1bHQSFAoMZGVsaXZlcmVkX2lkGAEgASgNEg8KB3JlYWRfaWQYAiABKA0iCwoJTWVtYmVyc09wIjwKDU1lbWJlcnNSZXN1bHQSKwoHbWVtYmVycxgBIAMoCzIaLmdtZXNzZW5nZXIudjEuR3JvdXBNZW1iZXIiHAoLQWRkTWVtYmVyT3ASDQoFbG9naW4YASABKAkiHwoOUmVtb3ZlTWVtYmVyT3ASDQoFbG9naW4YASABKAkiPgoNQ3JlYXRlR3JvdXBPcBIMCgRuYW1lGAEgASgJEg4KBnB1YmxpYxgCIAEoCBIPCgdtZW1iZXJzGAMgAygJIgoKCFR5cGluZ09wIgoKCEFjY2Vzc09wKlIKCE1hcmtLaW5kEhkKFU1BUktfS0lORF9VTlNQRUNJRklFRBAAEhcKE01BUktfS0lORF9ERUxJVkVSRUQQARISCg5NQVJLX0tJTkRfUkVBRBACMl8KDFNoYXJkU2VydmljZRJPCghFeGNoYW5nZRIeLmdtZXNzZW5nZXIudjEuRXhjaGFuZ2VSZXF1ZXN0Gh8uZ21lc3Nlbmdlci52MS5FeGNoYW5nZVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_gmessenger_v1_common]);
 
 /**
  * @generated from message gmessenger.v1.ExchangeRequest
@@ -130,6 +130,12 @@ export type ShardRequest = Message<"gmessenger.v1.ShardRequest"> & {
      */
     value: AccessOp;
     case: "access";
+  } | {
+    /**
+     * @generated from field: gmessenger.v1.DeliveredOp delivered = 19;
+     */
+    value: DeliveredOp;
+    case: "delivered";
   } | { case: undefined; value?: undefined };
 };
 
@@ -333,6 +339,32 @@ export const MarkOpSchema: GenMessage<MarkOp> = /*@__PURE__*/
   messageDesc(file_gmessenger_v1_shard, 7);
 
 /**
+ * DeliveredOp raises the delivered marks of several users of one chat at once
+ * (the gateway batches the pushes of one flush): users[i] received ids[i].
+ * Users who may not read the chat are skipped. Answered with Empty.
+ *
+ * @generated from message gmessenger.v1.DeliveredOp
+ */
+export type DeliveredOp = Message<"gmessenger.v1.DeliveredOp"> & {
+  /**
+   * @generated from field: repeated string users = 1;
+   */
+  users: string[];
+
+  /**
+   * @generated from field: repeated uint32 ids = 2;
+   */
+  ids: number[];
+};
+
+/**
+ * Describes the message gmessenger.v1.DeliveredOp.
+ * Use `create(DeliveredOpSchema)` to create a new message.
+ */
+export const DeliveredOpSchema: GenMessage<DeliveredOp> = /*@__PURE__*/
+  messageDesc(file_gmessenger_v1_shard, 8);
+
+/**
  * @generated from message gmessenger.v1.MarkResult
  */
 export type MarkResult = Message<"gmessenger.v1.MarkResult"> & {
@@ -352,7 +384,7 @@ export type MarkResult = Message<"gmessenger.v1.MarkResult"> & {
  * Use `create(MarkResultSchema)` to create a new message.
  */
 export const MarkResultSchema: GenMessage<MarkResult> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 8);
+  messageDesc(file_gmessenger_v1_shard, 9);
 
 /**
  * @generated from message gmessenger.v1.MembersOp
@@ -365,7 +397,7 @@ export type MembersOp = Message<"gmessenger.v1.MembersOp"> & {
  * Use `create(MembersOpSchema)` to create a new message.
  */
 export const MembersOpSchema: GenMessage<MembersOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 9);
+  messageDesc(file_gmessenger_v1_shard, 10);
 
 /**
  * @generated from message gmessenger.v1.MembersResult
@@ -382,7 +414,7 @@ export type MembersResult = Message<"gmessenger.v1.MembersResult"> & {
  * Use `create(MembersResultSchema)` to create a new message.
  */
 export const MembersResultSchema: GenMessage<MembersResult> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 10);
+  messageDesc(file_gmessenger_v1_shard, 11);
 
 /**
  * @generated from message gmessenger.v1.AddMemberOp
@@ -399,7 +431,7 @@ export type AddMemberOp = Message<"gmessenger.v1.AddMemberOp"> & {
  * Use `create(AddMemberOpSchema)` to create a new message.
  */
 export const AddMemberOpSchema: GenMessage<AddMemberOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 11);
+  messageDesc(file_gmessenger_v1_shard, 12);
 
 /**
  * @generated from message gmessenger.v1.RemoveMemberOp
@@ -416,7 +448,7 @@ export type RemoveMemberOp = Message<"gmessenger.v1.RemoveMemberOp"> & {
  * Use `create(RemoveMemberOpSchema)` to create a new message.
  */
 export const RemoveMemberOpSchema: GenMessage<RemoveMemberOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 12);
+  messageDesc(file_gmessenger_v1_shard, 13);
 
 /**
  * @generated from message gmessenger.v1.CreateGroupOp
@@ -443,7 +475,7 @@ export type CreateGroupOp = Message<"gmessenger.v1.CreateGroupOp"> & {
  * Use `create(CreateGroupOpSchema)` to create a new message.
  */
 export const CreateGroupOpSchema: GenMessage<CreateGroupOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 13);
+  messageDesc(file_gmessenger_v1_shard, 14);
 
 /**
  * @generated from message gmessenger.v1.TypingOp
@@ -456,7 +488,7 @@ export type TypingOp = Message<"gmessenger.v1.TypingOp"> & {
  * Use `create(TypingOpSchema)` to create a new message.
  */
 export const TypingOpSchema: GenMessage<TypingOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 14);
+  messageDesc(file_gmessenger_v1_shard, 15);
 
 /**
  * AccessOp checks that the user may read the chat (used before a WebSocket
@@ -473,7 +505,7 @@ export type AccessOp = Message<"gmessenger.v1.AccessOp"> & {
  * Use `create(AccessOpSchema)` to create a new message.
  */
 export const AccessOpSchema: GenMessage<AccessOp> = /*@__PURE__*/
-  messageDesc(file_gmessenger_v1_shard, 15);
+  messageDesc(file_gmessenger_v1_shard, 16);
 
 /**
  * @generated from enum gmessenger.v1.MarkKind
