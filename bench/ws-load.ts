@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import { runDialogSplit } from './lib/agents.js';
+import { summarizeProfiles } from './lib/cpuprofile.js';
 import { isMain, parseArgs } from './lib/args.js';
 import { GmTransport } from './lib/gm-transport.js';
 import { Histogram } from './lib/histogram.js';
@@ -24,6 +25,7 @@ import type { BenchUser, Transport } from './lib/transport.js';
 import { UserPool, peerUsers } from './lib/users.js';
 import { startPeerCluster, type PeerCluster } from './peer/cluster.js';
 import { SioTransport } from './peer/transport.js';
+import type { ProfileSummary } from './report/model.js';
 import { fmtBytes, fmtMs, fmtNum, printTable } from './report/text.js';
 import { runConnections } from './scenarios/connections.js';
 import { runFanout } from './scenarios/fanout.js';
@@ -288,11 +290,25 @@ async function main(): Promise<void> {
     }
   } finally {
     progress.stop();
+    const names = new Map<number, string>();
+    for (const p of target?.processes() ?? []) if (p.pid !== undefined) names.set(p.pid, p.name);
     await target?.stop();
     await peer?.stop();
+    const profDir = args.string('cpu-prof');
+    if (profDir) printProfiles(summarizeProfiles(profDir, names));
   }
   const out = args.string('json');
   if (out) fs.writeFileSync(out, JSON.stringify(result, null, 2));
+}
+
+function printProfiles(profiles: ProfileSummary[]): void {
+  for (const p of profiles) {
+    console.log(`\n${p.process}: ${fmtMs(p.totalMs)} of CPU sampled (${p.file})`);
+    printTable(
+      ['self', 'share', 'function', 'where'],
+      p.top.map((t) => [fmtMs(t.selfMs), `${(t.share * 100).toFixed(1)}%`, t.fn, t.where]),
+    );
+  }
 }
 
 function printCpu(cpu: Record<string, number>): void {

@@ -19,7 +19,7 @@ export interface HttpOptions {
   /** Client source address (127.x.y.z). */
   localAddress?: string;
   agent?: http.Agent;
-  /** @default 30000 */
+  /** Deadline of the whole request, from now until the body has arrived. @default 30000 */
   timeoutMs?: number;
 }
 
@@ -39,19 +39,28 @@ export function request(method: string, url: string, opts: HttpOptions = {}): Pr
       agent: opts.agent,
       ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
-    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${url}: timed out`)));
-    req.on('error', reject);
+    // One deadline for the whole exchange, including the wait for a free agent socket.
+    const timer = setTimeout(
+      () => req.destroy(new Error(`${method} ${url}: timed out`)),
+      opts.timeoutMs ?? 30_000,
+    );
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    req.on('error', fail);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () =>
+      res.on('error', fail);
+      res.on('end', () => {
+        clearTimeout(timer);
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
           text: Buffer.concat(chunks).toString('utf8'),
-        }),
-      );
+        });
+      });
     });
     req.end(body);
   });

@@ -6,7 +6,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, type Cluster } from '../../test/harness/index.js';
+import { fileURLToPath } from 'node:url';
 import { pidListeningOn } from './proc.js';
+
+/** Node refuses --cpu-prof in NODE_OPTIONS; this preload profiles through the inspector instead. */
+const PRELOAD = path.join(
+  fileURLToPath(import.meta.url).replace(/(dist\/)?bench\/lib\/target\.(ts|js)$/, ''),
+  'bench/lib/cpu-prof-preload.mjs',
+);
 
 /**
  * Settings of the local benchmark cluster, on top of the harness defaults.
@@ -102,7 +109,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
     readyTimeoutMs: 90_000,
     envFor: (kind) =>
       profDir && (kind === 'gateway' || kind === 'shard')
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` }
+        ? { NODE_OPTIONS: `--import ${PRELOAD}`, BENCH_CPU_PROF_DIR: profDir }
         : undefined,
   });
   const gateways = cluster.gateways;
@@ -120,7 +127,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
     env,
     stop: async () => {
       if (profDir) {
-        // V8 writes --cpu-prof profiles at a normal exit: stop the profiled processes gracefully first.
+        // Profiles are written at a normal exit: stop the profiled processes gracefully first.
         for (const p of [...cluster.gateways, ...cluster.shards]) {
           if (p.running) await cluster.kill(p, 'SIGTERM').catch(() => undefined);
         }

@@ -230,10 +230,19 @@ export async function runDialog(
   setPhase(live, 'warm-up', n);
   await new Promise<void>((resolve, reject) => {
     let left = n;
-    const timer = setTimeout(
-      () => reject(new Error(`warm-up: ${left} of ${n} pairs got no delivery in 30 s`)),
-      30_000,
-    );
+    const timer = setTimeout(() => {
+      let acked = 0;
+      let delivered = 0;
+      for (let seq = 0; seq < n; seq++) {
+        if (store.flags[seq]! & SeqStore.ACKED) acked++;
+        if (store.flags[seq]! & SeqStore.DELIVERED) delivered++;
+      }
+      reject(
+        new Error(
+          `warm-up: ${left} of ${n} pairs unfinished after 30 s (${acked} acknowledged, ${delivered} delivered, errors ${JSON.stringify(errors)})`,
+        ),
+      );
+    }, 30_000);
     onRelease = () => {
       if (live) live.done++;
       if (--left === 0) {

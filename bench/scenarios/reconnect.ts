@@ -67,9 +67,16 @@ interface Client {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function errorKey(err: unknown): string {
+/** A short, bounded error name: the stage and the error code or message, without URLs. */
+function errorKey(stage: string, err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e.code ?? (e.message ?? String(err)).slice(0, 60);
+  const what =
+    e.code ??
+    (e.message ?? String(err))
+      .replace(/\S+:\/\/\S+/g, '')
+      .replace(/\s+/g, ' ')
+      .trim();
+  return `${stage}: ${what.slice(0, 60)}`;
 }
 
 /**
@@ -94,8 +101,8 @@ export async function runReconnect(
     expected: 0,
   }));
   const errors: Record<string, number> = {};
-  const fail = (err: unknown) => {
-    const k = errorKey(err);
+  const fail = (stage: string, err: unknown) => {
+    const k = errorKey(stage, err);
     errors[k] = (errors[k] ?? 0) + 1;
   };
   const url = (c: Client) =>
@@ -160,7 +167,7 @@ export async function runReconnect(
         if (!c) return;
         waiting.delete(ev.payload.client_id!);
         if (ev.type === 'new_message') c.expected = ev.payload.id ?? 0;
-        else fail(new Error(`gap write rejected: ${ev.payload.code}`));
+        else fail('writing missed messages', new Error(`rejected: ${ev.payload.code}`));
         if (live) live.done++;
         pump();
       });
@@ -179,7 +186,6 @@ export async function runReconnect(
   const connectH = new Histogram();
   const historyH = new Histogram();
   let caughtUp = 0;
-  let failed = 0;
   let retries = 0;
   let last = 0;
   const maxRetries = opts.retries ?? 3;
@@ -192,19 +198,27 @@ export async function runReconnect(
         retries++;
         await sleep(250 * 2 ** attempt * (0.5 + Math.random()));
       }
-      if (nowMs() > deadline) break;
+      const left = deadline - nowMs();
+      if (left <= 0) break;
+      let stage = 'connect';
       try {
         const c0 = nowMs();
-        c.ws = await openSocket(url(c), { localAddress: c.address, timeoutMs: 30_000 });
+        c.ws = await openSocket(url(c), { localAddress: c.address, timeoutMs: Math.min(30_000, left) });
         connectH.recordMs(nowMs() - c0);
+        stage = 'history';
         const h0 = nowMs();
         const res = await request(
           'GET',
           `${opts.httpUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}?after=0`,
-          { token: c.user.token, agent: agents[c.node], localAddress: c.address },
+          {
+            token: c.user.token,
+            agent: agents[c.node],
+            localAddress: c.address,
+            timeoutMs: Math.max(1, Math.min(30_000, deadline - nowMs())),
+          },
         );
         historyH.recordMs(nowMs() - h0);
-        if (res.status !== 200) throw new Error(`GET history: ${res.status}`);
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
         const messages = JSON.parse(res.text) as { id: number }[];
         if (!messages.some((m) => m.id === c.expected)) throw new Error('missed message not in history');
         const t = nowMs() - start;
@@ -214,13 +228,14 @@ export async function runReconnect(
         if (live) live.done++;
         return;
       } catch (err) {
-        fail(err);
+        fail(stage, err);
         c.ws?.terminate();
       }
     }
-    failed++;
   };
-  await Promise.all(clients.map(one));
+  // Every attempt is bounded by the deadline; the race only guards against a stuck socket.
+  await Promise.race([Promise.all(clients.map(one)), sleep(deadline - nowMs() + 5000)]);
+  const failed = M - caughtUp;
   const allCaughtUpMs = failed === 0 ? last : nowMs() - start;
 
   for (const c of clients) c.ws?.close();
