@@ -179,6 +179,9 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
   let registration: SuiteResult['registration'] | undefined;
   let peerDescription: string | null = null;
   const pidNames = new Map<number, string>();
+  // With --cpu-prof, every gmessenger scenario gets its own profile window (SIGUSR2 to the preload).
+  let toggleProfiles: (() => void) | undefined;
+  const windows = new Map<number, string>();
 
   const runStep = async <E extends ScenarioEntry>(
     entry: Omit<E, 'cpu' | 'wallMs' | 'result'>,
@@ -188,6 +191,11 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
     const live = newLive();
     progress.begin(`${entry.title} (${entry.system})`, live);
     const t0 = performance.now();
+    const profiling = entry.system === 'gmessenger' ? toggleProfiles : undefined;
+    if (profiling) {
+      windows.set(windows.size + 1, entry.title);
+      profiling();
+    }
     meter.start();
     const e = { ...entry, cpu: {}, wallMs: 0 } as unknown as E;
     try {
@@ -198,6 +206,7 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
       e.error = (err as Error).message;
       e.cpu = meter.stop();
     }
+    profiling?.();
     e.wallMs = performance.now() - t0;
     scenarios.push(e);
     progress.end(outcome(e));
@@ -211,7 +220,9 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
     target: opts.target,
     metrics: opts.metrics,
     cpuProfDir: opts.cpuProfDir,
+    cpuProfWindow: true,
   });
+  if (opts.cpuProfDir) toggleProfiles = () => target.toggleProfiles();
   progress.end(target.description);
   const targetInfo: SuiteResult['target'] = {
     kind: target.kind,
@@ -367,7 +378,7 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
     registration: registration ?? null,
     scenarios,
   };
-  if (opts.cpuProfDir) result.profiles = summarizeProfiles(opts.cpuProfDir, pidNames);
+  if (opts.cpuProfDir) result.profiles = summarizeProfiles(opts.cpuProfDir, pidNames, windows);
   return result;
 
   async function workload(system: System, transport: Transport, users: BenchUser[], meter: CpuMeter) {

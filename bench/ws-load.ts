@@ -89,6 +89,7 @@ async function main(): Promise<void> {
         target: args.string('target'),
         metrics: args.string('metrics'),
         cpuProfDir: args.string('cpu-prof'),
+        cpuProfWindow: true,
       });
       const t = target;
       transport = new GmTransport(t.httpUrls, t.wsUrls);
@@ -104,25 +105,41 @@ async function main(): Promise<void> {
     }
 
     progress.begin(scenario, live);
+    // With --cpu-prof, the profiles cover the scenario itself, not the cluster start and registration;
+    // dialog and fan-out narrow that to the measurement (after connecting and the warm-up).
+    const profiled = async <T>(fn: () => Promise<T>): Promise<T> => {
+      target?.toggleProfiles();
+      try {
+        return await fn();
+      } finally {
+        target?.toggleProfiles();
+      }
+    };
+    const onMeasure = () => target?.toggleProfiles();
     if (scenario === 'dialog') {
       const pairs = args.number('pairs', 100);
       const u = await users(2 * pairs);
       meter.start();
-      const { result: r, agentCpuSeconds } = await runDialogSplit(
-        transport,
-        u.slice(0, pairs),
-        u.slice(pairs),
-        {
-          mode: args.string('mode') === 'rate' ? 'rate' : 'saturate',
-          window: args.number('window', 8),
-          rate: args.number('rate', 2000),
-          durationMs,
-          graceMs,
-          size: args.number('size', 64),
-        },
-        args.number('procs', 1),
-        live,
-      );
+      const procs = args.number('procs', 1);
+      const run = () =>
+        runDialogSplit(
+          transport,
+          u.slice(0, pairs),
+          u.slice(pairs),
+          {
+            mode: args.string('mode') === 'rate' ? 'rate' : 'saturate',
+            window: args.number('window', 8),
+            rate: args.number('rate', 2000),
+            durationMs,
+            graceMs,
+            size: args.number('size', 64),
+            ...(procs === 1 ? { onMeasure } : {}),
+          },
+          procs,
+          live,
+        );
+      // Agent processes cannot signal the measurement window: profile the whole run then.
+      const { result: r, agentCpuSeconds } = await (procs === 1 ? run() : profiled(run));
       const cpu = meter.stop(agentCpuSeconds);
       progress.stop();
       result = { ...r, cpu };
@@ -156,6 +173,7 @@ async function main(): Promise<void> {
           ],
         ],
       );
+      console.log(`other events received: ${JSON.stringify(r.otherEvents)}`);
       printLatency([
         ['end to end', Histogram.fromJSON(r.e2e)],
         ['ack', Histogram.fromJSON(r.ack)],
@@ -174,6 +192,7 @@ async function main(): Promise<void> {
           durationMs,
           graceMs,
           size: args.number('size', 64),
+          onMeasure,
         },
         live,
       );
@@ -208,6 +227,7 @@ async function main(): Promise<void> {
           ],
         ],
       );
+      console.log(`other events received: ${JSON.stringify(r.otherEvents)}`);
       printLatency([
         ['each delivery', Histogram.fromJSON(r.delivery)],
         ['last member', Histogram.fromJSON(r.lastMember)],
@@ -219,17 +239,19 @@ async function main(): Promise<void> {
       const node =
         Math.min(t.wsUrls.length, Math.max(1, args.number('gateway', t.wsUrls.length > 1 ? 2 : 1))) - 1;
       const u = await users(args.number('users', 1000));
-      const r = await runConnections(
-        {
-          count: args.number('count', 100_000),
-          wsUrl: t.wsUrls[node]!,
-          metricsUrl: t.metricsUrls[node],
-          pid: t.gatewayPids()[node],
-          tokens: u.map((x) => x.token),
-          heartbeatS: args.number('heartbeat', 30),
-          holdMs: args.number('hold', 10) * 1000,
-        },
-        live,
+      const r = await profiled(() =>
+        runConnections(
+          {
+            count: args.number('count', 100_000),
+            wsUrl: t.wsUrls[node]!,
+            metricsUrl: t.metricsUrls[node],
+            pid: t.gatewayPids()[node],
+            tokens: u.map((x) => x.token),
+            heartbeatS: args.number('heartbeat', 30),
+            holdMs: args.number('hold', 10) * 1000,
+          },
+          live,
+        ),
       );
       progress.stop();
       result = r;
@@ -261,11 +283,13 @@ async function main(): Promise<void> {
       const writers = args.number('writers', 10);
       const per = Math.ceil(clients / writers);
       const u = await users(per + writers);
-      const r = await runReconnect(
-        u.slice(0, per),
-        u.slice(per),
-        { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls },
-        live,
+      const r = await profiled(() =>
+        runReconnect(
+          u.slice(0, per),
+          u.slice(per),
+          { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls },
+          live,
+        ),
       );
       progress.stop();
       result = r;

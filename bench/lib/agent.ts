@@ -44,7 +44,7 @@ export type AgentRequest =
       transport: TransportSpec;
       senders: BenchUser[];
       receivers: BenchUser[];
-      opts: Omit<DialogOptions, 'ready'>;
+      opts: Omit<DialogOptions, 'ready' | 'onMeasure'>;
     }
   | { type: 'go'; start: number };
 

@@ -83,7 +83,7 @@ export async function runDialogSplit(
     const first = agents[0]?.live;
     if (live && first) Object.assign(live, first);
   }, 250);
-  const { ready: _ready, ...shared } = opts;
+  const { ready: _ready, onMeasure: _onMeasure, ...shared } = opts;
   try {
     const results = agents.map((a, i) => {
       const lo = Math.floor((n * i) / procs);

@@ -13,7 +13,7 @@ interface CpuProfile {
 }
 
 /** Self time per function of one profile, largest first. */
-export function topFunctions(profile: CpuProfile, limit = 15): Omit<ProfileSummary, 'file' | 'process'> {
+export function topFunctions(profile: CpuProfile, limit = 12): Omit<ProfileSummary, 'file' | 'process'> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<string, { fn: string; where: string; us: number }>();
   const samples = profile.samples ?? [];
@@ -44,19 +44,32 @@ export function topFunctions(profile: CpuProfile, limit = 15): Omit<ProfileSumma
 }
 
 /**
- * Summarizes every profile in `dir`. `names` maps pids to process names
- * (the pid is part of V8's file name: CPU.<date>.<time>.<pid>.<tid>.<n>.cpuprofile).
+ * Summarizes every profile in `dir`, in file order. `names` maps pids to
+ * process names and `windows` numbers (1, 2, ...) to what ran while the
+ * profile was taken (the pid and the number are part of the file name:
+ * CPU.<date>.<time>.<pid>.<tid>.<n>.cpuprofile).
  */
-export function summarizeProfiles(dir: string, names: Map<number, string> = new Map()): ProfileSummary[] {
+export function summarizeProfiles(
+  dir: string,
+  names: Map<number, string> = new Map(),
+  windows: Map<number, string> = new Map(),
+): ProfileSummary[] {
   let files: string[];
   try {
     files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   } catch {
     return [];
   }
-  return files.map((file) => {
-    const pid = Number(file.split('.')[3]);
+  return files.sort().map((file) => {
+    const parts = file.split('.');
+    const pid = Number(parts[3]);
+    const n = Number(parts[5]);
     const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
-    return { file: path.join(dir, file), process: names.get(pid) ?? `pid ${pid}`, ...topFunctions(profile) };
+    const during = windows.get(n);
+    return {
+      file: path.join(dir, file),
+      process: `${names.get(pid) ?? `pid ${pid}`}${during ? `, during ${during}` : ''}`,
+      ...topFunctions(profile),
+    };
   });
 }

@@ -63,6 +63,10 @@ function wrap(ws: WebSocket, h: ChatSocketHandlers): ChatSocket {
     const ev = JSON.parse(data.toString()) as ServerEvent;
     const p = ev.payload;
     if (!p) return;
+    if (ev.type !== 'new_message' && ev.type !== 'error') {
+      h.onOther?.(ev.type ?? '');
+      return;
+    }
     if (ev.type === 'new_message') {
       const m: MessageEvent = {
         id: p.id ?? -1,

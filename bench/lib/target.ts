@@ -54,6 +54,11 @@ export interface BenchTarget {
   processes(): TargetProcess[];
   /** Environment the local cluster runs with (empty for remote targets). */
   env: Record<string, string>;
+  /**
+   * With `cpuProfWindow`: starts, or stops and writes, one CPU profile in every
+   * gateway and shard (SIGUSR2 to the preload). No-op otherwise.
+   */
+  toggleProfiles(): void;
   /** Stops what was started here (profiles are written first when enabled); no-op for remote targets. */
   stop(): Promise<void>;
 }
@@ -69,6 +74,8 @@ export interface TargetOptions {
   shards?: number;
   /** Write V8 CPU profiles of gateways and shards into this folder (local cluster). */
   cpuProfDir?: string;
+  /** Profile only between calls of toggleProfiles() instead of the whole process life. */
+  cpuProfWindow?: boolean;
   /** Extra environment for the local cluster. */
   env?: Record<string, string>;
 }
@@ -92,6 +99,7 @@ function remoteTarget(opts: TargetOptions & { target: string }): BenchTarget {
     gatewayPids: pids,
     processes: () => pids().map((pid, i) => ({ name: `gateway-${i + 1}`, pid })),
     env: {},
+    toggleProfiles: () => {},
     stop: () => Promise.resolve(),
   };
 }
@@ -109,7 +117,11 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
     readyTimeoutMs: 90_000,
     envFor: (kind) =>
       profDir && (kind === 'gateway' || kind === 'shard')
-        ? { NODE_OPTIONS: `--import ${PRELOAD}`, BENCH_CPU_PROF_DIR: profDir }
+        ? {
+            NODE_OPTIONS: `--import ${PRELOAD}`,
+            BENCH_CPU_PROF_DIR: profDir,
+            ...(opts.cpuProfWindow ? { BENCH_CPU_PROF_WINDOW: 'signal' } : {}),
+          }
         : undefined,
   });
   const gateways = cluster.gateways;
@@ -125,6 +137,11 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
       { name: 'redis', pid: cluster.redis.pid },
     ],
     env,
+    toggleProfiles: () => {
+      if (!profDir || !opts.cpuProfWindow) return;
+      for (const p of [...cluster.gateways, ...cluster.shards])
+        if (p.pid !== undefined) process.kill(p.pid, 'SIGUSR2');
+    },
     stop: async () => {
       if (profDir) {
         // Profiles are written at a normal exit: stop the profiled processes gracefully first.

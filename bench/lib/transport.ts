@@ -29,6 +29,8 @@ export interface ChatSocketHandlers {
   onError?(code: string, clientId: string | undefined): void;
   /** The socket closed (by either side). */
   onClose?(code: number): void;
+  /** Any other event (user_status, message_status, typing, ...), by type. */
+  onOther?(type: string): void;
 }
 
 export interface ChatSocket {

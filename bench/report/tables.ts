@@ -67,6 +67,7 @@ export function dialogTable(s: SuiteResult): Table {
     'Dup',
     'Unacked',
     'Errors',
+    'Other events',
   ];
   const rows: string[][] = [];
   for (const e of s.scenarios) {
@@ -91,6 +92,7 @@ export function dialogTable(s: SuiteResult): Table {
       fmtNum(r.duplicates),
       fmtNum(r.unacked),
       errors(r.errors),
+      errors(r.otherEvents ?? {}),
     ]);
   }
   return {
@@ -116,6 +118,7 @@ export function fanoutTable(s: SuiteResult): Table {
     'Incomplete',
     'Dup',
     'Errors',
+    'Other events',
   ];
   const rows: string[][] = [];
   for (const e of s.scenarios) {
@@ -140,6 +143,7 @@ export function fanoutTable(s: SuiteResult): Table {
       fmtNum(r.incomplete),
       fmtNum(r.duplicates),
       errors(r.errors),
+      errors(r.otherEvents ?? {}),
     ]);
   }
   return {

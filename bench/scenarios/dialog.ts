@@ -45,6 +45,8 @@ export interface DialogOptions {
   size?: number;
   /** Parallel socket opens. @default 50 */
   connectConcurrency?: number;
+  /** Called when sending starts ('start') and when it stops, before the drain ('end'). */
+  onMeasure?: (phase: 'start' | 'end') => void;
   /**
    * Called after the warm-up; resolves with the time (nowMs clock) at which
    * sending starts. Lets several processes start together. Default: now.
@@ -69,6 +71,8 @@ export interface DialogResult {
   outOfOrder: number;
   /** `error` events by code. */
   errors: Record<string, number>;
+  /** Other events received (user_status, message_status, ...), by type. */
+  otherEvents: Record<string, number>;
   /** Sockets closed by the server during the run. */
   closed: number;
   /** Deliveries within the sending window per second. */
@@ -114,6 +118,11 @@ export async function runDialog(
   const e2e = new Histogram();
   const ackH = new Histogram();
   const errors: Record<string, number> = {};
+  /** Events other than new_message and error received by the scenario's sockets, by type. */
+  const otherEvents: Record<string, number> = {};
+  const onOther = (type: string) => {
+    otherEvents[type] = (otherEvents[type] ?? 0) + 1;
+  };
   let duplicates = 0;
   let duplicateAcks = 0;
   let outOfOrder = 0;
@@ -185,6 +194,7 @@ export async function runDialog(
       },
       onError,
       onClose,
+      onOther,
     };
     const receiverHandlers: ChatSocketHandlers = {
       onMessage(ev) {
@@ -209,6 +219,7 @@ export async function runDialog(
       },
       onError,
       onClose,
+      onOther,
     };
     const retry = () => setupRetries++;
     pair.sender = await retrying(
@@ -257,6 +268,7 @@ export async function runDialog(
   const start = opts.ready ? await opts.ready() : nowMs() + 20;
   measuredFrom = start;
   sendingUntil = start + opts.durationMs;
+  opts.onMeasure?.('start');
   timelineSent = new Timeline(start);
   timelineDelivered = new Timeline(start);
   setPhase(live, opts.mode, opts.durationMs);
@@ -291,6 +303,7 @@ export async function runDialog(
   }
 
   // Drain: wait for every outstanding message, up to the grace period.
+  opts.onMeasure?.('end');
   setPhase(live, 'draining');
   const outstanding = () => pairs.reduce((s, p) => s + p.inFlight, 0);
   const drainUntil = nowMs() + graceMs;
@@ -329,6 +342,7 @@ export async function runDialog(
     duplicateAcks,
     outOfOrder,
     errors,
+    otherEvents,
     closed,
     deliveredPerSec: deliveredInWindow / seconds,
     ackedPerSec: ackedInWindow / seconds,
@@ -348,8 +362,10 @@ export function mergeDialog(parts: DialogResult[]): DialogResult {
   const e2e = new Histogram();
   const ack = new Histogram();
   const errors: Record<string, number> = {};
+  const otherEvents: Record<string, number> = {};
   const sum = (f: (r: DialogResult) => number) => parts.reduce((s, r) => s + f(r), 0);
   for (const r of parts) {
+    for (const [k, v] of Object.entries(r.otherEvents)) otherEvents[k] = (otherEvents[k] ?? 0) + v;
     e2e.merge(Histogram.fromJSON(r.e2e));
     ack.merge(Histogram.fromJSON(r.ack));
     for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
@@ -367,6 +383,7 @@ export function mergeDialog(parts: DialogResult[]): DialogResult {
     duplicateAcks: sum((r) => r.duplicateAcks),
     outOfOrder: sum((r) => r.outOfOrder),
     errors,
+    otherEvents,
     closed: sum((r) => r.closed),
     deliveredPerSec: sum((r) => r.deliveredPerSec),
     ackedPerSec: sum((r) => r.ackedPerSec),
