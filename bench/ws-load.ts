@@ -283,13 +283,11 @@ async function main(): Promise<void> {
       const writers = args.number('writers', 10);
       const per = Math.ceil(clients / writers);
       const u = await users(per + writers);
-      const r = await profiled(() =>
-        runReconnect(
-          u.slice(0, per),
-          u.slice(per),
-          { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls },
-          live,
-        ),
+      const r = await runReconnect(
+        u.slice(0, per),
+        u.slice(per),
+        { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls, onMeasure },
+        live,
       );
       progress.stop();
       result = r;
@@ -306,6 +304,11 @@ async function main(): Promise<void> {
           ],
         ],
       );
+      if (r.tcp) {
+        console.log(
+          `kernel during the storm: ${r.tcp.listenOverflows} connections dropped by full accept queues, ${r.tcp.synRetransmits} SYN retransmissions`,
+        );
+      }
       printLatency([
         ['catch-up', Histogram.fromJSON(r.catchUp)],
         ['connect', Histogram.fromJSON(r.connect)],

@@ -146,3 +146,26 @@ export class CpuMeter {
     return out;
   }
 }
+
+/** Kernel TCP counters of this machine that explain slow connects under a storm. */
+export interface TcpCounters {
+  /** Connections dropped because a listen (accept) queue was full. */
+  listenOverflows: number;
+  /** SYN segments sent again because the first got no answer. */
+  synRetransmits: number;
+}
+
+/** Reads /proc/net/netstat (TcpExt); undefined where it is not available. */
+export function tcpCounters(): TcpCounters | undefined {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i]?.split(/\s+/) ?? [];
+    const values = lines[i + 1]?.split(/\s+/) ?? [];
+    const get = (name: string) => Number(values[names.indexOf(name)] ?? NaN);
+    const c = { listenOverflows: get('ListenOverflows'), synRetransmits: get('TCPSynRetrans') };
+    return Number.isFinite(c.listenOverflows) && Number.isFinite(c.synRetransmits) ? c : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -260,6 +260,10 @@ export function reconnectTable(s: SuiteResult): Table | undefined {
       ['Failed clients', fmtNum(r.failed)],
       ['Retries', fmtNum(r.retries)],
       ['Errors', errors(r.errors)],
+      [
+        'Kernel: full accept queues / SYN retransmissions during the storm',
+        r.tcp ? `${fmtNum(r.tcp.listenOverflows)} / ${fmtNum(r.tcp.synRetransmits)}` : '–',
+      ],
       ['Writing the missed messages took', fmtMs(r.gapWriteMs)],
     ],
   };

@@ -16,6 +16,7 @@ import { openSocket } from '../lib/gm-transport.js';
 import { Histogram, type HistogramJSON } from '../lib/histogram.js';
 import { mapLimit, request, retrying } from '../lib/http.js';
 import { setPhase, type Live } from '../lib/live.js';
+import { tcpCounters, type TcpCounters } from '../lib/proc.js';
 import { nowMs } from '../lib/schedule.js';
 import type { BenchUser } from '../lib/transport.js';
 import type WebSocket from 'ws';
@@ -32,6 +33,8 @@ export interface ReconnectOptions {
   setupConcurrency?: number;
   /** Most HTTP connections per gateway during the storm. @default 256 */
   httpSockets?: number;
+  /** Called when the storm starts ('start') and when it is over ('end'). */
+  onMeasure?: (phase: 'start' | 'end') => void;
 }
 
 export interface ReconnectResult {
@@ -51,6 +54,11 @@ export interface ReconnectResult {
   setupMs: number;
   /** Failed opens retried while connecting everyone before the storm. */
   setupRetries: number;
+  /**
+   * This machine's kernel counters during the storm (all processes, so only meaningful for a
+   * local target): full accept queues and the SYN retransmissions they cause.
+   */
+  tcp: TcpCounters | null;
   /** Time the writers took to put one message into every dialog while the clients were away. */
   gapWriteMs: number;
 }
@@ -191,6 +199,8 @@ export async function runReconnect(
   const maxRetries = opts.retries ?? 3;
   const deadline = nowMs() + (opts.timeoutMs ?? 60_000);
   setPhase(live, 'storm', M);
+  opts.onMeasure?.('start');
+  const tcpBefore = tcpCounters();
   const start = nowMs();
   const one = async (c: Client): Promise<void> => {
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
@@ -237,6 +247,15 @@ export async function runReconnect(
   await Promise.race([Promise.all(clients.map(one)), sleep(deadline - nowMs() + 5000)]);
   const failed = M - caughtUp;
   const allCaughtUpMs = failed === 0 ? last : nowMs() - start;
+  opts.onMeasure?.('end');
+  const tcpAfter = tcpCounters();
+  const tcp =
+    tcpBefore && tcpAfter
+      ? {
+          listenOverflows: tcpAfter.listenOverflows - tcpBefore.listenOverflows,
+          synRetransmits: tcpAfter.synRetransmits - tcpBefore.synRetransmits,
+        }
+      : null;
 
   for (const c of clients) c.ws?.close();
   for (const a of agents) a.destroy();
@@ -253,6 +272,7 @@ export async function runReconnect(
     history: historyH.toJSON(),
     setupMs,
     setupRetries,
+    tcp,
     gapWriteMs,
   };
 }
