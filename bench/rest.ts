@@ -9,7 +9,8 @@
  * `--target URL`), registers users, writes a history, runs the three
  * scenarios and prints a table. Options: --duration S (default 10),
  * --connections N (reads, default 32), --login-connections N (default 4),
- * --users N (default 200), --json FILE.
+ * --users N (default 200), --json FILE, --cpu-prof DIR (one V8 CPU profile of
+ * every gateway and shard per scenario).
  */
 import autocannon, { type Request as AutocannonRequest } from 'autocannon';
 import { isMain, parseArgs } from './lib/args.js';
@@ -213,7 +214,12 @@ export function printRest(results: RestResult[]): void {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const durationS = args.number('duration', 10);
-  const target = await startTarget({ target: args.string('target'), metrics: args.string('metrics') });
+  const cpuProfDir = args.string('cpu-prof');
+  const target = await startTarget({
+    target: args.string('target'),
+    metrics: args.string('metrics'),
+    ...(cpuProfDir ? { cpuProfDir, cpuProfWindow: true } : {}),
+  });
   try {
     const pool = new UserPool(target.httpUrls[0]!, { concurrency: 8 });
     process.stderr.write(`registering users on ${target.description}...\n`);
@@ -235,7 +241,9 @@ async function main(): Promise<void> {
       },
     )) {
       process.stderr.write(`${s.name}: ${s.durationS} s, ${s.connections} connections\n`);
+      target.toggleProfiles();
       results.push(await runRest(target.httpUrls[0]!, s));
+      target.toggleProfiles();
     }
     printRest(results);
     const out = args.string('json');
