@@ -140,6 +140,12 @@ export const CONFIG_SPEC = {
     list,
     "Extra browser origins allowed to open WebSockets (the server's own origin always is).",
   ),
+  gatewayCacheMb: key(
+    'GATEWAY_CACHE_MB',
+    64,
+    int(0, 65536),
+    "Memory for each gateway's caches of rendered history pages and the user directory; 0 turns them off.",
+  ),
   trustProxy: key(
     'TRUST_PROXY',
     false,

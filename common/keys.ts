@@ -6,6 +6,7 @@
  * |-----------------------------|--------|--------------------|------------------------------------------------------|
  * | session:{tokenHash}         | string | gateway            | login of a session; TTL = session lifetime           |
  * | revoked                     | pubsub | gateway            | token hashes just revoked (gateways close sockets)   |
+ * | users                       | pubsub | gateway            | a user registered (gateways drop directory caches)   |
  * | shards                      | zset   | shard              | live shards: member "id|host:port", score = expiry ms|
  * | lease:{chatId}              | string | shard              | "shardId:epoch" owning the chat's writes; PX lease   |
  * | gateways                    | zset   | gateway            | live gateways: member node id, score = expiry ms     |
@@ -29,6 +30,9 @@ export class Keys {
   }
   revokedChannel(): string {
     return `${this.prefix}revoked`;
+  }
+  usersChannel(): string {
+    return `${this.prefix}users`;
   }
   shards(): string {
     return `${this.prefix}shards`;

@@ -13,6 +13,7 @@ import type { Store } from '../store/index.js';
 import type { Reply, RequestContext } from './http.js';
 import type { RateLimiter } from './rate-limit.js';
 import { clearedCookie, presentedToken, requireSession, sessionCookie, type Sessions } from './sessions.js';
+import type { UserDirectory } from './user-directory.js';
 import * as v from './validate.js';
 
 const MINUTE = 60_000;
@@ -25,6 +26,7 @@ export class Auth {
     private readonly sessions: Sessions,
     private readonly limiter: RateLimiter,
     private readonly config: Config,
+    private readonly directory: UserDirectory,
   ) {
     this.dummyHash = this.hash('not a real password, used to equalise timing');
   }
@@ -74,6 +76,7 @@ export class Auth {
       createdAt: Date.now(),
     });
     if (!created) throw new AppError('login_taken', 'that login is taken', 'login');
+    await this.directory.changed();
     const token = await this.sessions.create(login);
     return this.loggedIn(ctx, token, { login, username });
   };

@@ -13,8 +13,9 @@ import { dialogPeer } from '../common/ids.js';
 import { isoTime } from '../common/time.js';
 import type { ChatState, GroupRecord, Store, UserProfile } from '../store/index.js';
 import type { Reply, RequestContext } from './http.js';
-import type { PresenceView } from './presence-view.js';
+import type { PresenceInfo, PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
+import type { UserDirectory } from './user-directory.js';
 import { intParam } from './validate.js';
 
 interface ChatEntry {
@@ -48,6 +49,23 @@ function decodeCursor(raw: string | null): Cursor | null {
   throw new AppError('invalid_param', 'malformed cursor', 'cursor');
 }
 
+const seenJson = new Map<number, string>();
+
+/** `true,"last_seen":"..."}` / `false,"last_seen":null}`: the end of a dialog entry. */
+function presenceTail(pr: PresenceInfo | undefined): string {
+  const online = pr?.online ? 'true' : 'false';
+  const ms = pr?.lastSeen;
+  if (ms === null || ms === undefined || ms <= 0) return `${online},"last_seen":null}`;
+  // Many entries share a last-seen time (online users read as seen now): render each time once.
+  let seen = seenJson.get(ms);
+  if (seen === undefined) {
+    if (seenJson.size >= 10_000) seenJson.clear();
+    seen = `"${new Date(ms).toISOString()}"`;
+    seenJson.set(ms, seen);
+  }
+  return `${online},"last_seen":${seen}}`;
+}
+
 function keyAfter(name: string, id: string, cursor: { n: string; i: string }): boolean {
   return name > cursor.n || (name === cursor.n && id > cursor.i);
 }
@@ -57,6 +75,7 @@ export class ChatList {
     private readonly store: Store,
     private readonly sessions: Sessions,
     private readonly presence: PresenceView,
+    private readonly directory: UserDirectory,
   ) {}
 
   chats = async (ctx: RequestContext): Promise<Reply> => {
@@ -117,7 +136,7 @@ export class ChatList {
       let lastKey: { n: string; i: string } | null = null;
       while (page.length < limit) {
         if (ui >= users.length && !usersDone) {
-          users = await store.users.listByName(userCursor, Math.min(1000, limit + 50));
+          users = await this.directory.listByName(userCursor, Math.min(1000, limit + 50));
           ui = 0;
           if (users.length === 0) usersDone = true;
           else
@@ -150,7 +169,8 @@ export class ChatList {
         const moreGroups = gi < quietGroups.length;
         const moreUsers =
           users.slice(ui).some(listed) ||
-          (!usersDone && (await store.users.listByName(userCursor, activeDialogPeers.size + 2)).some(listed));
+          (!usersDone &&
+            (await this.directory.listByName(userCursor, activeDialogPeers.size + 2)).some(listed));
         // A page that ended exactly where the active part ends continues at the start of the by-name part.
         if (moreGroups || moreUsers) next = lastKey ?? { a: active.length };
       }
@@ -176,8 +196,15 @@ export class ChatList {
       this.presence.get(peers),
     ]);
 
-    const body: ChatEntry[] = page.map((p) => {
-      const isDialog = p.chatId.startsWith('d:');
+    // Rendered entry by entry: most of a page is dialog entries without messages, whose JSON up to the
+    // presence fields comes pre-rendered from the directory cache.
+    const parts: string[] = [];
+    for (const p of page) {
+      if (p.profile && !p.state) {
+        const pr = presence.get(p.profile.login);
+        parts.push(this.directory.quietDialogPrefix(p.profile) + presenceTail(pr));
+        continue;
+      }
       const state = p.state;
       const base = {
         last_message: state?.lastText ?? null,
@@ -185,11 +212,12 @@ export class ChatList {
         last_message_time: isoTime(state?.lastTime),
         unread: unreadOf(p.chatId, state),
       };
-      if (isDialog) {
+      let entry: ChatEntry;
+      if (p.chatId.startsWith('d:')) {
         const peer = p.profile ? p.profile.login : dialogPeer(p.chatId, login);
         const name = p.profile?.username ?? profiles.get(peer)?.username ?? peer;
         const pr = presence.get(peer);
-        return {
+        entry = {
           type: 'dialog',
           id: peer,
           name,
@@ -197,13 +225,15 @@ export class ChatList {
           is_online: pr?.online ?? false,
           last_seen: isoTime(pr?.lastSeen),
         };
+      } else {
+        const group = p.group ?? groups.get(p.chatId.slice(2))!;
+        entry = { type: 'group', id: group.id, name: group.name, ...base, public: group.isPublic };
       }
-      const group = p.group ?? groups.get(p.chatId.slice(2))!;
-      return { type: 'group', id: group.id, name: group.name, ...base, public: group.isPublic };
-    });
+      parts.push(JSON.stringify(entry));
+    }
     const headers: Record<string, string> = { 'cache-control': 'no-store' };
     if (next) headers.link = `</chats?cursor=${encodeCursor(next)}&limit=${limit}>; rel="next"`;
-    return { status: 200, body, headers };
+    return { status: 200, body: Buffer.from(`[${parts.join(',')}]`), headers };
   };
 
   users = async (ctx: RequestContext): Promise<Reply> => {

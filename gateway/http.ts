@@ -85,13 +85,13 @@ export function send(
   const body =
     reply.body === undefined || reply.status === 204
       ? ''
-      : typeof reply.body === 'string'
+      : typeof reply.body === 'string' || Buffer.isBuffer(reply.body)
         ? reply.body
         : JSON.stringify(reply.body);
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
     for (const k in SECURITY_HEADERS) res.writeHeader(k, SECURITY_HEADERS[k]!);
-    if (body) res.writeHeader('content-type', 'application/json; charset=utf-8');
+    if (body.length > 0) res.writeHeader('content-type', 'application/json; charset=utf-8');
     if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
     if (extra) for (const k in extra) res.writeHeader(k, extra[k]!);
     res.end(body);

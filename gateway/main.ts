@@ -16,10 +16,12 @@ import { ChatList } from './chats.js';
 import { Router } from './http.js';
 import { chatRef, eventJson, Hub } from './hub.js';
 import { InboxReader } from './inbox.js';
+import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
 import { Sessions } from './sessions.js';
 import { ShardClient } from './shard-client.js';
+import { UserDirectory } from './user-directory.js';
 import { serveWebClient } from './static.js';
 import { loadUws } from './uws.js';
 import { WsEndpoints } from './ws.js';
@@ -116,10 +118,13 @@ async function main(): Promise<void> {
     trustProxy: config.trustProxy,
     logger,
   });
+  const cacheBytes = config.gatewayCacheMb * 1024 * 1024;
+  const users = new UserDirectory(store, redis, keys, logger, Math.floor(cacheBytes / 2));
+  await users.start(subscriber);
   const limiter = new RateLimiter(redis, keys);
-  const auth = new Auth(store, sessions, limiter, config);
-  const chatList = new ChatList(store, sessions, presence);
-  const routes = new ChatRoutes(store, sessions, shards, presence);
+  const auth = new Auth(store, sessions, limiter, config, users);
+  const chatList = new ChatList(store, sessions, presence, users);
+  const routes = new ChatRoutes(store, sessions, shards, presence, new PageCache(Math.floor(cacheBytes / 2)));
   const ws = new WsEndpoints({
     node: config.nodeId,
     config,

@@ -11,7 +11,16 @@ import type { Reply, RequestContext } from './http.js';
 import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
 import type { ShardClient, ShardResult } from './shard-client.js';
+import type { PageCache } from './page-cache.js';
 import * as v from './validate.js';
+
+/** A rendered history page and the actor version it shows. */
+interface HistoryPage {
+  version: string;
+  body: Buffer;
+  /** `before` of the next (older) page; 0 when there is none. */
+  nextBefore: number;
+}
 
 export const STATUS_NAME: Record<MessageStatus, string> = {
   [MessageStatus.UNSPECIFIED]: 'sent',
@@ -41,65 +50,81 @@ export class ChatRoutes {
     private readonly sessions: Sessions,
     private readonly shards: ShardClient,
     private readonly presence: PresenceView,
+    private readonly pages: PageCache<HistoryPage>,
   ) {}
 
-  private historyLink(
-    base: string,
-    messages: ChatMessage[],
-    moreBefore: boolean,
-    limit: number,
-  ): Record<string, string> {
-    const headers: Record<string, string> = { 'cache-control': 'no-store' };
-    if (moreBefore && messages.length > 0) {
-      headers.link = `<${base}?before=${messages[0]!.id}&limit=${limit}>; rel="next"`;
+  /**
+   * One page of a chat's history, rendered by `render`. The rendered bytes are
+   * kept with the actor's version of the chat; the next request for the same
+   * page asks the actor only whether that version is still current (the actor
+   * checks access and records the fetch as delivery either way).
+   */
+  private async historyPage(
+    chatId: string,
+    login: string,
+    paging: v.Paging,
+    linkBase: string,
+    render: (messages: ChatMessage[]) => unknown[],
+  ): Promise<Reply> {
+    const key = `${chatId}|${paging.before ?? ''}|${paging.after ?? ''}|${paging.limit}`;
+    const cached = this.pages.enabled ? this.pages.get(key) : undefined;
+    const result = expect(
+      await this.shards.call(
+        chatId,
+        login,
+        { case: 'history', value: { ...paging, ifVersion: cached?.version ?? '' } },
+        true,
+      ),
+      'history',
+    );
+    let page: HistoryPage;
+    if (result.notModified && cached) {
+      page = cached;
+    } else {
+      page = {
+        version: result.version,
+        body: Buffer.from(JSON.stringify(render(result.messages))),
+        nextBefore: result.moreBefore && result.messages.length > 0 ? result.messages[0]!.id : 0,
+      };
+      if (this.pages.enabled && result.version) this.pages.set(key, page);
     }
-    return headers;
+    const headers: Record<string, string> = { 'cache-control': 'no-store' };
+    if (page.nextBefore > 0) {
+      headers.link = `<${linkBase}?before=${page.nextBefore}&limit=${paging.limit}>; rel="next"`;
+    }
+    return { status: 200, body: page.body, headers };
   }
 
   dialog = async (ctx: RequestContext): Promise<Reply> => {
     const { login } = await requireSession(this.sessions, ctx);
     const peer = v.pathLogin(ctx.params[0]!);
     if (peer === login) throw new AppError('self_dialog', 'a dialog needs another user', 'login');
-    const paging = v.historyPaging(ctx.query);
-    const result = expect(
-      await this.shards.call(dialogChatId(login, peer), login, { case: 'history', value: paging }, true),
-      'history',
+    const chatId = dialogChatId(login, peer);
+    return this.historyPage(chatId, login, v.historyPaging(ctx.query), `/dialog/${peer}`, (messages) =>
+      messages.map((m) => ({
+        id: m.id,
+        sender: m.sender,
+        // The other participant: the same for both readers of the dialog, so one rendering serves both.
+        receiver: m.sender === login ? peer : login,
+        text: m.text,
+        status: STATUS_NAME[m.status],
+        time: isoTime(m.timeMs),
+      })),
     );
-    const body = result.messages.map((m) => ({
-      id: m.id,
-      sender: m.sender,
-      receiver: m.sender === login ? peer : login,
-      text: m.text,
-      status: STATUS_NAME[m.status],
-      time: isoTime(m.timeMs),
-    }));
-    return {
-      status: 200,
-      body,
-      headers: this.historyLink(`/dialog/${peer}`, result.messages, result.moreBefore, paging.limit),
-    };
   };
 
   group = async (ctx: RequestContext): Promise<Reply> => {
     const { login } = await requireSession(this.sessions, ctx);
     const id = groupId(ctx.params[0]!);
-    const paging = v.historyPaging(ctx.query);
-    const result = expect(
-      await this.shards.call(groupChatId(id), login, { case: 'history', value: paging }, true),
-      'history',
+    return this.historyPage(groupChatId(id), login, v.historyPaging(ctx.query), `/group/${id}`, (messages) =>
+      messages.map((m) => ({
+        id: m.id,
+        sender: m.sender,
+        text: m.text,
+        status: STATUS_NAME[m.status],
+        time: isoTime(m.timeMs),
+      })),
     );
-    const body = result.messages.map((m) => ({
-      id: m.id,
-      sender: m.sender,
-      text: m.text,
-      status: STATUS_NAME[m.status],
-      time: isoTime(m.timeMs),
-    }));
-    return {
-      status: 200,
-      body,
-      headers: this.historyLink(`/group/${id}`, result.messages, result.moreBefore, paging.limit),
-    };
   };
 
   createGroup = async (ctx: RequestContext): Promise<Reply> => {

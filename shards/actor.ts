@@ -9,6 +9,7 @@
  * shard's group commit, and acknowledged only once durable. Events (the new
  * message, status changes) are published after the write, in id order.
  */
+import { randomBytes } from 'node:crypto';
 import { AppError } from '../common/errors.js';
 import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
 import type {
@@ -103,6 +104,13 @@ export class ChatActor implements LeaseHolder {
   private group: GroupRecord | null = null;
   private readonly members = new Map<string, GroupRole>();
   private dialogUsersExist = false;
+  /**
+   * Version of everything a history page shows (durable messages and their statuses): a random
+   * epoch per activation and a counter bumped on every change, so a gateway can keep a rendered
+   * page and ask "still `version`?" instead of fetching it again.
+   */
+  private readonly epoch = randomBytes(6).toString('base64url');
+  private changes = 0;
 
   constructor(
     readonly chatId: string,
@@ -229,7 +237,10 @@ export class ChatActor implements LeaseHolder {
       this.fail();
       throw err instanceof AppError ? err : new AppError('unavailable', 'message not stored, try again');
     }
-    if (message.id > this.durableId) this.durableId = message.id;
+    if (message.id > this.durableId) {
+      this.durableId = message.id;
+      this.changes++;
+    }
     this.publishMessage(message, originConn);
     if (this.group?.isPublic && !this.members.has(user)) {
       // A user becomes a listed member of a public group when first sending to it.
@@ -304,12 +315,47 @@ export class ChatActor implements LeaseHolder {
     return { ...message, status: this.statusOf(message) };
   }
 
+  /** See `epoch`: changes whenever any history page could read differently. */
+  get version(): string {
+    return `${this.epoch}.${this.changes}`;
+  }
+
+  /**
+   * A page of history. With `ifVersion` equal to the current version the page
+   * is not built (`notModified`): the caller still has it. Fetching counts as
+   * delivery to `user` either way.
+   */
   async history(
     user: string,
-    query: { before?: number; after?: number; limit: number },
-  ): Promise<{ messages: MessageView[]; moreBefore: boolean; lastId: number; group: GroupView | null }> {
+    query: { before?: number; after?: number; limit: number; ifVersion?: string },
+  ): Promise<{
+    messages: MessageView[];
+    moreBefore: boolean;
+    lastId: number;
+    group: GroupView | null;
+    version: string;
+    notModified: boolean;
+  }> {
     this.requireRead(user);
     const { limit } = query;
+    // Taken before any await: a page built from a newer state than its version is only refetched.
+    const version = this.version;
+    if (query.ifVersion === version) {
+      // Ids are dense (1..durableId), so the newest id of the unchanged page follows from the query.
+      const newest =
+        query.after !== undefined
+          ? Math.min(query.after + limit, this.durableId)
+          : Math.min(query.before ?? Infinity, this.durableId + 1) - 1;
+      if (newest >= 1 && (query.after === undefined || newest > query.after)) this.noteFetched(user, newest);
+      return {
+        messages: [],
+        moreBefore: false,
+        lastId: this.durableId,
+        group: null,
+        version,
+        notModified: true,
+      };
+    }
     let messages: StoredMessage[];
     const durable = this.recent.filter((m) => m.id <= this.durableId);
     const first = durable[0]?.id ?? this.durableId + 1;
@@ -335,6 +381,8 @@ export class ChatActor implements LeaseHolder {
       moreBefore: messages.length > 0 ? messages[0]!.id > 1 : false,
       lastId: this.durableId,
       group: this.groupView(),
+      version,
+      notModified: false,
     };
   }
 
@@ -356,6 +404,7 @@ export class ChatActor implements LeaseHolder {
     const prev = this.marks.get(m.login);
     const deliveredId = Math.max(prev?.deliveredId ?? 0, m.deliveredId, m.readId);
     const readId = Math.max(prev?.readId ?? 0, m.readId);
+    if (deliveredId !== prev?.deliveredId || readId !== prev?.readId) this.changes++;
     this.marks.set(m.login, { login: m.login, deliveredId, readId });
     this.topDelivered.raise(m.login, deliveredId);
     this.topRead.raise(m.login, readId);
@@ -567,6 +616,7 @@ export class ChatActor implements LeaseHolder {
     ];
     await this.deps.store.groups.createGroup(group, records);
     this.group = group;
+    this.changes++;
     for (const r of records) this.members.set(r.login, r.role);
     return this.groupView()!;
   }

@@ -139,6 +139,7 @@ export class Shard {
           before: op.value.before,
           after: op.value.after,
           limit: Math.min(500, op.value.limit || 100),
+          ...(op.value.ifVersion ? { ifVersion: op.value.ifVersion } : {}),
         });
         return {
           case: 'history',
@@ -147,6 +148,8 @@ export class Shard {
             moreBefore: h.moreBefore,
             lastId: h.lastId,
             group: h.group ? toGroupInfo(h.group) : undefined,
+            version: h.version,
+            notModified: h.notModified,
           },
         };
       }
