@@ -13,9 +13,9 @@ import { dialogPeer } from '../common/ids.js';
 import { isoTime } from '../common/time.js';
 import type { ChatState, GroupRecord, Store, UserProfile } from '../store/index.js';
 import type { Reply, RequestContext } from './http.js';
-import type { PresenceInfo, PresenceView } from './presence-view.js';
+import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
-import type { UserDirectory } from './user-directory.js';
+import type { DirectoryPage, UserDirectory } from './user-directory.js';
 import { intParam } from './validate.js';
 
 interface ChatEntry {
@@ -47,23 +47,6 @@ function decodeCursor(raw: string | null): Cursor | null {
     // fall through
   }
   throw new AppError('invalid_param', 'malformed cursor', 'cursor');
-}
-
-const seenJson = new Map<number, string>();
-
-/** `true,"last_seen":"..."}` / `false,"last_seen":null}`: the end of a dialog entry. */
-function presenceTail(pr: PresenceInfo | undefined): string {
-  const online = pr?.online ? 'true' : 'false';
-  const ms = pr?.lastSeen;
-  if (ms === null || ms === undefined || ms <= 0) return `${online},"last_seen":null}`;
-  // Many entries share a last-seen time (online users read as seen now): render each time once.
-  let seen = seenJson.get(ms);
-  if (seen === undefined) {
-    if (seenJson.size >= 10_000) seenJson.clear();
-    seen = `"${new Date(ms).toISOString()}"`;
-    seenJson.set(ms, seen);
-  }
-  return `${online},"last_seen":${seen}}`;
 }
 
 function keyAfter(name: string, id: string, cursor: { n: string; i: string }): boolean {
@@ -112,7 +95,15 @@ export class ChatList {
       .sort((a, b) => (b.state.lastTime ?? 0) - (a.state.lastTime ?? 0) || (a.chatId < b.chatId ? -1 : 1));
     const activeDialogPeers = new Set(dialogIds.map((id) => dialogPeer(id, login)));
 
-    const page: { chatId: string; state?: ChatState; profile?: UserProfile; group?: GroupRecord }[] = [];
+    const page: {
+      chatId: string;
+      state?: ChatState;
+      profile?: UserProfile;
+      group?: GroupRecord;
+      /** Quiet dialog entries: the directory page and index that render them. */
+      dir?: DirectoryPage;
+      di?: number;
+    }[] = [];
     let next: Cursor | null = null;
     const start = cursor && 'a' in cursor ? cursor.a : cursor ? active.length : 0;
     for (let i = start; i < active.length && page.length < limit; i++) page.push(active[i]!);
@@ -130,13 +121,15 @@ export class ChatList {
       let userCursor: { username: string; login: string } | null = after
         ? { username: after.n, login: after.i }
         : null;
-      let users: UserProfile[] = [];
+      let dir: DirectoryPage | null = null;
+      let users: readonly UserProfile[] = [];
       let ui = 0;
       let usersDone = false;
-      let lastKey: { n: string; i: string } | null = null;
+      let lastKey: { name: string; id: string } | UserProfile | null = null;
       while (page.length < limit) {
         if (ui >= users.length && !usersDone) {
-          users = await this.directory.listByName(userCursor, Math.min(1000, limit + 50));
+          dir = await this.directory.listByName(userCursor, Math.min(1000, limit + 50));
+          users = dir.users;
           ui = 0;
           if (users.length === 0) usersDone = true;
           else
@@ -154,12 +147,12 @@ export class ChatList {
         if (takeGroup) {
           gi++;
           page.push({ chatId: group!.id, group: group!.group });
-          lastKey = { n: group!.name, i: group!.id };
+          lastKey = group!;
         } else {
           ui++;
-          lastKey = { n: user!.username, i: user!.login };
+          lastKey = user!;
           if (user!.login === login || activeDialogPeers.has(user!.login)) continue;
-          page.push({ chatId: `d:${user!.login}`, profile: user! });
+          page.push({ chatId: '', profile: user!, dir: dir!, di: ui - 1 });
         }
       }
       if (page.length === limit) {
@@ -170,39 +163,40 @@ export class ChatList {
         const moreUsers =
           users.slice(ui).some(listed) ||
           (!usersDone &&
-            (await this.directory.listByName(userCursor, activeDialogPeers.size + 2)).some(listed));
+            (await this.directory.listByName(userCursor, activeDialogPeers.size + 2)).users.some(listed));
         // A page that ended exactly where the active part ends continues at the start of the by-name part.
-        if (moreGroups || moreUsers) next = lastKey ?? { a: active.length };
+        if (moreGroups || moreUsers)
+          next = !lastKey
+            ? { a: active.length }
+            : 'login' in lastKey
+              ? { n: lastKey.username, i: lastKey.login }
+              : { n: lastKey.name, i: lastKey.id };
       }
     }
 
     // Resolve names and presence for the page only.
     const peers = page
-      .map((p) =>
-        p.profile
-          ? p.profile.login
-          : p.chatId.startsWith('d:') && p.state
-            ? dialogPeer(p.chatId, login)
-            : null,
-      )
+      .map((p) => (p.chatId.startsWith('d:') && p.state ? dialogPeer(p.chatId, login) : null))
       .filter((x): x is string => x !== null);
+    const dirs = [...new Set(page.map((p) => p.dir).filter((d): d is DirectoryPage => d !== undefined))];
     const needProfiles = page
       .filter((p) => p.state && p.chatId.startsWith('d:'))
       .map((p) => dialogPeer(p.chatId, login));
-    const [profiles, presence] = await Promise.all([
+    const [profiles, presence, rendered] = await Promise.all([
       needProfiles.length > 0
         ? store.users.getProfiles(needProfiles)
         : Promise.resolve(new Map<string, UserProfile>()),
       this.presence.get(peers),
+      Promise.all(dirs.map((d) => this.directory.entries(d, this.presence))),
     ]);
+    const entriesOf = new Map(dirs.map((d, i) => [d, rendered[i]!]));
 
     // Rendered entry by entry: most of a page is dialog entries without messages, whose JSON up to the
     // presence fields comes pre-rendered from the directory cache.
     const parts: string[] = [];
     for (const p of page) {
-      if (p.profile && !p.state) {
-        const pr = presence.get(p.profile.login);
-        parts.push(this.directory.quietDialogPrefix(p.profile) + presenceTail(pr));
+      if (p.dir) {
+        parts.push(entriesOf.get(p.dir)![p.di!]!);
         continue;
       }
       const state = p.state;

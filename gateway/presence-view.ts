@@ -10,6 +10,8 @@ export interface PresenceInfo {
 }
 
 export interface PresenceView {
+  /** Changes whenever a user's presence changes through this gateway (sockets, activity). */
+  readonly localVersion: number;
   get(logins: readonly string[]): Promise<Map<string, PresenceInfo>>;
   markActive(login: string): Promise<void>;
   connected(login: string): Promise<void>;

@@ -1,7 +1,7 @@
 /**
  * The gateway's cache of the user directory: pages of the store's (username,
  * login) listing, which every GET /chats reads (a dialog entry for every other
- * user), and each quiet dialog entry pre-rendered up to its presence fields.
+ * user), with each user's dialog entry (no messages yet) rendered as JSON.
  *
  * Registration is the only change to the directory. The gateway that
  * registers a user drops its cache at once and publishes on the `users`
@@ -13,15 +13,48 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import type { Store, UserProfile } from '../store/index.js';
+import type { PresenceInfo, PresenceView } from './presence-view.js';
 
 type After = { username: string; login: string } | null;
 
-/** Rough memory of one cached profile (two short strings, an object, a slot). */
-const PROFILE_BYTES = 160;
+/** One cached page of the listing, with its users' quiet dialog entries rendered on demand. */
+export interface DirectoryPage {
+  readonly users: readonly UserProfile[];
+  /** The whole JSON of a dialog entry without messages, per user, with presence as of `renderedAt`. */
+  entries: string[] | null;
+  renderedAt: number;
+  /** PresenceView.localVersion the entries were rendered at. */
+  presenceVersion: number;
+}
+
+/** Rough memory of one cached profile with its rendered entry. */
+const PROFILE_BYTES = 400;
+/**
+ * How long rendered presence fields are reused. Presence read from Redis is
+ * already cached for a second (PresenceClient.get); changes of users on this
+ * gateway re-render at once (PresenceView.localVersion).
+ */
+const RENDER_TTL_MS = 500;
+
+const seenJson = new Map<number, string>();
+
+/** `true,"last_seen":"..."}` / `false,"last_seen":null}`: the end of a dialog entry. */
+export function presenceTail(pr: PresenceInfo | undefined): string {
+  const online = pr?.online ? 'true' : 'false';
+  const ms = pr?.lastSeen;
+  if (ms === null || ms === undefined || ms <= 0) return `${online},"last_seen":null}`;
+  // Many entries share a last-seen time (users online here read as seen now): render each time once.
+  let seen = seenJson.get(ms);
+  if (seen === undefined) {
+    if (seenJson.size >= 10_000) seenJson.clear();
+    seen = `"${new Date(ms).toISOString()}"`;
+    seenJson.set(ms, seen);
+  }
+  return `${online},"last_seen":${seen}}`;
+}
 
 export class UserDirectory {
-  private readonly pages = new Map<string, UserProfile[]>();
-  private readonly prefixes = new Map<string, string>();
+  private readonly pages = new Map<string, DirectoryPage>();
   private cachedProfiles = 0;
   private generation = 0;
   private readonly maxProfiles: number;
@@ -48,36 +81,43 @@ export class UserDirectory {
   }
 
   /** The store's listing, cached: users after `after` by (username, login), at most `limit`. */
-  async listByName(after: After, limit: number): Promise<UserProfile[]> {
-    if (this.maxProfiles === 0) return this.store.users.listByName(after, limit);
+  async listByName(after: After, limit: number): Promise<DirectoryPage> {
     const key = after ? `${limit}\u0000${after.username}\u0000${after.login}` : `${limit}`;
     const hit = this.pages.get(key);
     if (hit) return hit;
     const generation = this.generation;
     const users = await this.store.users.listByName(after, limit);
-    if (generation === this.generation) {
+    const page: DirectoryPage = { users, entries: null, renderedAt: 0, presenceVersion: -1 };
+    if (generation === this.generation && this.maxProfiles > 0) {
       if (this.cachedProfiles + users.length > this.maxProfiles) this.dropPages();
-      this.pages.set(key, users);
+      this.pages.set(key, page);
       this.cachedProfiles += users.length;
     }
-    return users;
+    return page;
   }
 
-  /**
-   * The JSON of a dialog entry with `user` that has no messages, up to and
-   * including `"is_online":` (the caller appends presence and closes it).
-   */
-  quietDialogPrefix(user: UserProfile): string {
-    const key = `${user.login}\u0000${user.username}`;
-    let prefix = this.prefixes.get(key);
-    if (prefix === undefined) {
-      prefix =
-        `{"type":"dialog","id":${JSON.stringify(user.login)},"name":${JSON.stringify(user.username)},` +
-        `"last_message":null,"last_message_id":null,"last_message_time":null,"unread":0,"is_online":`;
-      if (this.prefixes.size >= this.maxProfiles) this.prefixes.clear();
-      this.prefixes.set(key, prefix);
+  /** The page's quiet dialog entries (see DirectoryPage.entries), re-rendered when stale. */
+  async entries(page: DirectoryPage, presence: PresenceView): Promise<string[]> {
+    const now = Date.now();
+    if (
+      page.entries &&
+      now - page.renderedAt < RENDER_TTL_MS &&
+      page.presenceVersion === presence.localVersion
+    ) {
+      return page.entries;
     }
-    return prefix;
+    const version = presence.localVersion;
+    const present = await presence.get(page.users.map((u) => u.login));
+    const entries = page.users.map(
+      (u) =>
+        `{"type":"dialog","id":${JSON.stringify(u.login)},"name":${JSON.stringify(u.username)},` +
+        `"last_message":null,"last_message_id":null,"last_message_time":null,"unread":0,"is_online":` +
+        presenceTail(present.get(u.login)),
+    );
+    page.entries = entries;
+    page.renderedAt = now;
+    page.presenceVersion = version;
+    return entries;
   }
 
   /** A user registered through this gateway: drop the cache here and tell every other gateway. */

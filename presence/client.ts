@@ -40,6 +40,8 @@ export class PresenceClient {
   private readonly config: Config;
   private readonly logger: Logger;
 
+  /** Bumped when a user comes online or goes offline through this gateway (see PresenceView). */
+  localVersion = 0;
   /** login → sockets open on this gateway. */
   private readonly sockets = new Map<string, number>();
   /** "watcher peer" → sockets of watcher on this gateway with the dialog with peer open. */
@@ -96,6 +98,7 @@ export class PresenceClient {
     const n = (this.sockets.get(login) ?? 0) + 1;
     this.sockets.set(login, n);
     this.cache.delete(login);
+    if (n === 1) this.localVersion++;
     await this.writeRoute(login, n);
   }
 
@@ -103,8 +106,10 @@ export class PresenceClient {
   async disconnected(login: string): Promise<void> {
     const n = (this.sockets.get(login) ?? 0) - 1;
     if (n < 0) return;
-    if (n === 0) this.sockets.delete(login);
-    else this.sockets.set(login, n);
+    if (n === 0) {
+      this.sockets.delete(login);
+      this.localVersion++;
+    } else this.sockets.set(login, n);
     this.cache.delete(login);
     await this.writeRoute(login, n);
   }
@@ -135,6 +140,7 @@ export class PresenceClient {
   async markActive(login: string): Promise<void> {
     const now = Date.now();
     const until = now + this.config.presenceActiveWindowMs;
+    if ((this.activeUntil.get(login) ?? 0) <= now) this.localVersion++;
     this.activeUntil.set(login, until);
     this.cache.delete(login);
     if (!this.running) return;
