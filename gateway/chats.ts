@@ -15,7 +15,7 @@ import type { ChatState, GroupRecord, Store, UserProfile } from '../store/index.
 import type { Reply, RequestContext } from './http.js';
 import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
-import type { DirectoryPage, UserDirectory } from './user-directory.js';
+import { entryRun, type DirectoryPage, type UserDirectory } from './user-directory.js';
 import { intParam } from './validate.js';
 
 interface ChatEntry {
@@ -191,12 +191,16 @@ export class ChatList {
     ]);
     const entriesOf = new Map(dirs.map((d, i) => [d, rendered[i]!]));
 
-    // Rendered entry by entry: most of a page is dialog entries without messages, whose JSON up to the
-    // presence fields comes pre-rendered from the directory cache.
-    const parts: string[] = [];
-    for (const p of page) {
+    // Most of a page is dialog entries without messages: runs of them are copied as they are from the
+    // directory page's rendering; the others are rendered here.
+    const chunks: Buffer[] = [];
+    for (let k = 0; k < page.length; k++) {
+      const p = page[k]!;
       if (p.dir) {
-        parts.push(entriesOf.get(p.dir)![p.di!]!);
+        let j = k;
+        while (j + 1 < page.length && page[j + 1]!.dir === p.dir && page[j + 1]!.di === page[j]!.di! + 1) j++;
+        chunks.push(entryRun(entriesOf.get(p.dir)!, p.di!, page[j]!.di!));
+        k = j;
         continue;
       }
       const state = p.state;
@@ -208,13 +212,12 @@ export class ChatList {
       };
       let entry: ChatEntry;
       if (p.chatId.startsWith('d:')) {
-        const peer = p.profile ? p.profile.login : dialogPeer(p.chatId, login);
-        const name = p.profile?.username ?? profiles.get(peer)?.username ?? peer;
+        const peer = dialogPeer(p.chatId, login);
         const pr = presence.get(peer);
         entry = {
           type: 'dialog',
           id: peer,
-          name,
+          name: profiles.get(peer)?.username ?? peer,
           ...base,
           is_online: pr?.online ?? false,
           last_seen: isoTime(pr?.lastSeen),
@@ -223,11 +226,18 @@ export class ChatList {
         const group = p.group ?? groups.get(p.chatId.slice(2))!;
         entry = { type: 'group', id: group.id, name: group.name, ...base, public: group.isPublic };
       }
-      parts.push(JSON.stringify(entry));
+      chunks.push(Buffer.from(JSON.stringify(entry)));
     }
+    const body = Buffer.allocUnsafe(chunks.reduce((n, c) => n + c.length + 1, 1));
+    let at = body.write('[');
+    chunks.forEach((c, i) => {
+      if (i > 0) at += body.write(',', at);
+      at += c.copy(body, at);
+    });
+    body.write(']', at);
     const headers: Record<string, string> = { 'cache-control': 'no-store' };
     if (next) headers.link = `</chats?cursor=${encodeCursor(next)}&limit=${limit}>; rel="next"`;
-    return { status: 200, body: Buffer.from(`[${parts.join(',')}]`), headers };
+    return { status: 200, body: chunks.length === 0 ? Buffer.from('[]') : body, headers };
   };
 
   users = async (ctx: RequestContext): Promise<Reply> => {

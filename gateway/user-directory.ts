@@ -20,11 +20,27 @@ type After = { username: string; login: string } | null;
 /** One cached page of the listing, with its users' quiet dialog entries rendered on demand. */
 export interface DirectoryPage {
   readonly users: readonly UserProfile[];
-  /** The whole JSON of a dialog entry without messages, per user, with presence as of `renderedAt`. */
-  entries: string[] | null;
+  /** The users' dialog entries (no messages), with presence as of `renderedAt`. */
+  entries: RenderedEntries | null;
   renderedAt: number;
   /** PresenceView.localVersion the entries were rendered at. */
   presenceVersion: number;
+}
+
+/**
+ * JSON objects back to back, separated by commas: entry i is
+ * `json.subarray(offsets[i], offsets[i + 1] - 1)` (the last one has no comma,
+ * its end is json.length), and a run of entries i..j is one subarray.
+ */
+export interface RenderedEntries {
+  json: Buffer;
+  offsets: Int32Array;
+}
+
+/** The bytes of entries i..j (inclusive) of `r`, commas between them. */
+export function entryRun(r: RenderedEntries, i: number, j: number): Buffer {
+  const end = j + 1 < r.offsets.length - 1 ? r.offsets[j + 1]! - 1 : r.json.length;
+  return r.json.subarray(r.offsets[i]!, end);
 }
 
 /** Rough memory of one cached profile with its rendered entry. */
@@ -97,7 +113,7 @@ export class UserDirectory {
   }
 
   /** The page's quiet dialog entries (see DirectoryPage.entries), re-rendered when stale. */
-  async entries(page: DirectoryPage, presence: PresenceView): Promise<string[]> {
+  async entries(page: DirectoryPage, presence: PresenceView): Promise<RenderedEntries> {
     const now = Date.now();
     if (
       page.entries &&
@@ -108,12 +124,20 @@ export class UserDirectory {
     }
     const version = presence.localVersion;
     const present = await presence.get(page.users.map((u) => u.login));
-    const entries = page.users.map(
+    const parts = page.users.map(
       (u) =>
         `{"type":"dialog","id":${JSON.stringify(u.login)},"name":${JSON.stringify(u.username)},` +
         `"last_message":null,"last_message_id":null,"last_message_time":null,"unread":0,"is_online":` +
         presenceTail(present.get(u.login)),
     );
+    const offsets = new Int32Array(parts.length + 1);
+    let at = 0;
+    parts.forEach((part, i) => {
+      offsets[i] = at;
+      at += Buffer.byteLength(part) + 1;
+    });
+    offsets[parts.length] = at;
+    const entries = { json: Buffer.from(parts.join(',')), offsets };
     page.entries = entries;
     page.renderedAt = now;
     page.presenceVersion = version;
