@@ -235,7 +235,7 @@ export async function runReconnect(
         const h0 = nowMs();
         const res = await request(
           'GET',
-          `${opts.httpUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}?after=0`,
+          `${opts.httpUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}?after=${c.expected - 1}`,
           {
             token: c.user.token,
             agent: agents[c.node],
