@@ -6,7 +6,9 @@
  *   dialog       --mode saturate|rate --pairs 100 --window 8 --rate 2000 --duration 20 --size 64 --procs 1
  *   fanout       --mode saturate|rate --members 1000 --window 4 --rate 20 --duration 15
  *   connections  --count 100000 --hold 10 --heartbeat 30 [--gateway 2]
- *   reconnect    --clients 10000 --writers 10
+ *   reconnect    --clients 10000 --writers 10 [--cold] [--depth N]
+ *                (--cold: restart the shards before the storm, so every chat is activated again during it;
+ *                 --depth N: store N older messages in every dialog first, local cluster only)
  *
  * Common: --target URL[,URL] --metrics URL[,URL] --peer --grace S --cpu-prof DIR --json FILE
  * Every run is bounded by its duration plus a grace period and stops by itself.
@@ -49,6 +51,38 @@ function latencyRows(rows: [string, Histogram][]): string[][] {
 
 function printLatency(rows: [string, Histogram][]): void {
   printTable(['latency', 'count', 'p50', 'p95', 'p99', 'p99.9', 'max'], latencyRows(rows));
+}
+
+/**
+ * Gives every dialog `depth` older messages, written straight into the local cluster's SQLite store before
+ * any actor has loaded the dialog (so the shard finds them as history, as after a long-lived chat).
+ */
+async function seedDialogs(
+  target: BenchTarget,
+  dialogs: { user: string; writer: string }[],
+  depth: number,
+): Promise<void> {
+  if (!target.sqlitePath) throw new Error('--depth needs the local cluster');
+  const { openSqliteStore } = await import('../store/store.sqlite.js');
+  const { dialogChatId } = await import('../common/ids.js');
+  const store = await openSqliteStore(target.sqlitePath);
+  try {
+    const time = Date.now() - 86_400_000;
+    for (const [i, { user, writer }] of dialogs.entries()) {
+      const chatId = dialogChatId(user, writer);
+      const messages = Array.from({ length: depth }, (_, j) => ({
+        chatId,
+        id: j + 1,
+        sender: j % 2 === 0 ? writer : user,
+        text: `older message ${j + 1} of a long conversation`,
+        time: time + j,
+        clientId: `00000000-0000-4000-8000-${(i * depth + j).toString(16).padStart(12, '0')}`,
+      }));
+      await store.messages.append(messages);
+    }
+  } finally {
+    await store.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -286,7 +320,15 @@ async function main(): Promise<void> {
       const r = await runReconnect(
         u.slice(0, per),
         u.slice(per),
-        { clients, httpUrls: t.httpUrls, wsUrls: t.wsUrls, onMeasure },
+        {
+          clients,
+          httpUrls: t.httpUrls,
+          wsUrls: t.wsUrls,
+          onMeasure,
+          beforeStorm: args.has('cold') ? () => t.restartShards() : undefined,
+          beforeConnect:
+            args.number('depth', 0) > 0 ? (d) => seedDialogs(t, d, args.number('depth', 0)) : undefined,
+        },
         live,
       );
       progress.stop();

@@ -33,6 +33,8 @@ export type ShardResult = ShardResponse['result'];
 /** How long a call keeps retrying through ownership moves and failover. */
 const CALL_DEADLINE_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 8_000;
+/** Retry-After (seconds) sent with a 503 when a chat could not be reached in time. */
+const RETRY_AFTER_S = 1;
 /**
  * Reconnection backoff of a shard channel. grpc-js defaults grow to 120 s, so a
  * shard that was down for a while and came back at the same address stayed
@@ -100,7 +102,7 @@ class ShardConnection {
     return stream;
   }
 
-  request(req: Omit<RequestInit, 'seq'>): Promise<ShardResponse> {
+  request(req: Omit<RequestInit, 'seq'>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ShardResponse> {
     // Timed per operation on the Exchange stream (method label "Exchange/<op>").
     const stop = grpcClientSeconds.startTimer({ method: `Exchange/${req.op?.case ?? 'none'}` });
     return new Promise<ShardResponse>((resolve, reject) => {
@@ -108,7 +110,7 @@ class ShardConnection {
       const seq = this.seq;
       const timer = setTimeout(() => {
         if (this.pending.delete(seq)) reject(new AppError('unavailable', 'shard did not answer in time'));
-      }, REQUEST_TIMEOUT_MS);
+      }, timeoutMs);
       this.pending.set(seq, {
         resolve: (r) => {
           stop({ code: r.error ? r.error.code : 'OK' });
@@ -153,6 +155,16 @@ class ShardConnection {
   }
 }
 
+/** An `unavailable` error (503) that tells the client when to retry; other AppErrors pass unchanged. */
+function retryable(err: unknown): AppError {
+  if (err instanceof AppError && err.code !== 'unavailable') return err;
+  const message =
+    err instanceof Error || (typeof err === 'object' && err && 'message' in err)
+      ? String((err as { message: unknown }).message)
+      : 'shard unavailable';
+  return new AppError('unavailable', message || 'shard unavailable', undefined, RETRY_AFTER_S);
+}
+
 export class ShardClient {
   private readonly connections = new Map<string, ShardConnection>();
 
@@ -183,15 +195,17 @@ export class ShardClient {
         let response: ShardResponse | null = null;
         let retry = false;
         try {
-          response = await this.connection(owner.address).request({ chatId, user, op });
+          // A retry never outlives the call's deadline.
+          const timeoutMs = Math.max(1, Math.min(REQUEST_TIMEOUT_MS, deadline - Date.now()));
+          response = await this.connection(owner.address).request({ chatId, user, op }, timeoutMs);
         } catch (err) {
-          if (!idempotent)
-            throw err instanceof AppError ? err : new AppError('unavailable', 'shard unavailable');
+          if (!idempotent) throw retryable(err);
           retry = true;
         }
         if (response) {
           if (!response.error) return response.result;
           const code = response.error.code;
+          if (code === 'unavailable') throw retryable(response.error);
           if (code !== 'wrong_shard') {
             throw new AppError(
               isErrorCode(code) ? code : 'internal',
@@ -204,7 +218,12 @@ export class ShardClient {
         if (!retry) throw new AppError('internal', 'no answer');
       }
       if (Date.now() + backoff > deadline)
-        throw new AppError('unavailable', 'chat temporarily unavailable, try again');
+        throw new AppError(
+          'unavailable',
+          'chat temporarily unavailable, try again',
+          undefined,
+          RETRY_AFTER_S,
+        );
       await sleep(backoff);
       backoff = Math.min(500, backoff * 2);
       await this.directory.refresh().catch(() => undefined);

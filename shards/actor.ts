@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError } from '../common/errors.js';
 import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
 import type {
+  ChatState,
   GroupMemberRecord,
   GroupRecord,
   GroupRole,
@@ -127,16 +128,19 @@ export class ChatActor implements LeaseHolder {
     this.onLostLease(this);
   }
 
-  /** Loads the chat's state from the store. Call after the lease is held. */
-  async load(): Promise<void> {
+  /**
+   * Loads the chat's state from the store. Call after the lease is held. `state` is the chat's row when the
+   * caller already read it (the shard reads the states of one activation batch together; null: no messages).
+   */
+  async load(state?: ChatState | null): Promise<void> {
     const { store } = this.deps;
     // The newest DEDUP_MAX messages restore the client ids a retry may repeat after the chat moved here.
     const [states, newest, marks] = await Promise.all([
-      store.messages.chatStates([this.chatId]),
+      state === undefined ? store.messages.chatStates([this.chatId]) : null,
       store.messages.history(this.chatId, { limit: DEDUP_MAX }),
       store.messages.marks(this.chatId),
     ]);
-    this.lastId = states.get(this.chatId)?.lastId ?? 0;
+    this.lastId = (state === undefined ? states?.get(this.chatId) : state)?.lastId ?? 0;
     this.durableId = this.lastId;
     this.recent = newest.slice(-RECENT);
     for (const m of newest) if (m.clientId) this.remember(m, Promise.resolve(), false);

@@ -12,11 +12,13 @@ import type { Keys } from '../common/keys.js';
 import { leaseChanges } from '../common/metrics.js';
 
 const acquireLua = loadLua(import.meta.url, 'lease-acquire-1');
+const acquireManyLua = loadLua(import.meta.url, 'lease-acquire-n');
 const renewLua = loadLua(import.meta.url, 'lease-renew-n');
 const releaseLua = loadLua(import.meta.url, 'lease-release-n');
 
 type LeaseRedis = Redis & {
   gmLeaseAcquire(key: string, token: string, ttl: number): Promise<number>;
+  gmLeaseAcquireMany(n: number, ...args: (string | number)[]): Promise<number[]>;
   gmLeaseRenew(n: number, ...args: (string | number)[]): Promise<number[]>;
   gmLeaseRelease(n: number, ...args: string[]): Promise<number>;
 };
@@ -46,6 +48,7 @@ export class LeaseManager {
     this.redis = redis as LeaseRedis;
     if (!('gmLeaseAcquire' in redis)) {
       redis.defineCommand('gmLeaseAcquire', { numberOfKeys: 1, lua: acquireLua });
+      redis.defineCommand('gmLeaseAcquireMany', { lua: acquireManyLua });
       redis.defineCommand('gmLeaseRenew', { lua: renewLua });
       redis.defineCommand('gmLeaseRelease', { lua: releaseLua });
     }
@@ -66,6 +69,31 @@ export class LeaseManager {
     this.held.set(holder.chatId, holder);
     leaseChanges.inc({ event: 'acquired' });
     return holder.validUntil;
+  }
+
+  /**
+   * Tries to take many chats' leases in one script call (activations of one tick); resolves, per holder
+   * in order, its validity deadline or null when another owner holds that chat.
+   */
+  async acquireMany(holders: readonly LeaseHolder[]): Promise<(number | null)[]> {
+    if (holders.length === 0) return [];
+    const started = Date.now();
+    const result = await this.redis.gmLeaseAcquireMany(
+      holders.length,
+      ...holders.map((h) => this.keys.lease(h.chatId)),
+      this.token,
+      this.ttlMs,
+    );
+    let acquired = 0;
+    const out = holders.map((holder, i) => {
+      if (result[i] !== 1) return null;
+      holder.validUntil = started + this.ttlMs - this.marginMs;
+      this.held.set(holder.chatId, holder);
+      acquired++;
+      return holder.validUntil;
+    });
+    if (acquired > 0) leaseChanges.inc({ event: 'acquired' }, acquired);
+    return out;
   }
 
   /** Renews every held lease in one script call; holders whose lease is gone are told and dropped. */

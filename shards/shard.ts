@@ -22,6 +22,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ChatActor, type ActorDeps, type GroupView, type MessageView } from './actor.js';
 import type { ShardDirectory } from './directory.js';
 import type { LeaseManager } from './leases.js';
+import type { ChatState } from '../store/index.js';
 
 type ResponseInit = MessageInitShape<
   typeof import('../proto/gen/gmessenger/v1/shard_pb.js').ShardResponseSchema
@@ -55,9 +56,30 @@ function toGroupInfo(
 
 export type { ChatMessage, GroupInfo };
 
+/** Most chats activated with one lease script call and one chat-state read. */
+const ACTIVATION_BATCH = 128;
+/** Most chats loading at once; a reconnect storm's other activations wait in the queue. */
+const ACTIVATION_CONCURRENCY = 512;
+/**
+ * A queued activation older than this is refused with a retryable `unavailable`: the gateway's request
+ * (8 s) has timed out by then, so loading the chat would only delay the requests still waiting.
+ */
+const ACTIVATION_QUEUE_MAX_MS = 7_000;
+
+interface PendingActivation {
+  actor: ChatActor;
+  queuedAt: number;
+  resolve: (actor: ChatActor) => void;
+  reject: (err: unknown) => void;
+}
+
 export class Shard {
   private readonly actors = new Map<string, ChatActor>();
   private readonly activating = new Map<string, Promise<ChatActor>>();
+  private readonly queue: PendingActivation[] = [];
+  private pumpScheduled = false;
+  /** Chats of batches being activated now. */
+  private loading = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private draining = false;
 
@@ -208,30 +230,98 @@ export class Shard {
     return pending;
   }
 
-  private async activate(chatId: string): Promise<ChatActor> {
+  /** Queues the chat's activation; activations queued in one event-loop turn are taken together. */
+  private activate(chatId: string): Promise<ChatActor> {
     const actor = new ChatActor(chatId, this.deps, (a) => this.drop(a));
-    const validUntil = await this.leases.acquire(actor);
-    if (validUntil === null) {
-      // Another shard still holds the chat (it is moving, or its old owner died and the lease has not expired).
-      throw new AppError('wrong_shard', 'chat lease held elsewhere');
+    return new Promise<ChatActor>((resolve, reject) => {
+      this.queue.push({ actor, queuedAt: Date.now(), resolve, reject });
+      if (this.pumpScheduled) return;
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    });
+  }
+
+  /** Starts queued activations in batches while fewer than ACTIVATION_CONCURRENCY chats are loading. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.loading < ACTIVATION_CONCURRENCY) {
+      const batch = this.queue.splice(0, Math.min(ACTIVATION_BATCH, ACTIVATION_CONCURRENCY - this.loading));
+      this.loading += batch.length;
+      void this.activateBatch(batch).finally(() => {
+        this.loading -= batch.length;
+        this.pump();
+      });
     }
+  }
+
+  /**
+   * Activates a batch of chats: one lease script call for all of them, then (only for the leases this shard
+   * got) one chat-state read for the batch and the rest of each actor's state. Settles every entry.
+   */
+  private async activateBatch(batch: PendingActivation[]): Promise<void> {
+    const now = Date.now();
+    const wanted: PendingActivation[] = [];
+    for (const p of batch) {
+      if (this.draining) p.reject(new AppError('wrong_shard', 'shard is shutting down'));
+      else if (this.directory.owner(p.actor.chatId)?.id !== this.selfId)
+        p.reject(new AppError('wrong_shard', 'chat is owned by another shard'));
+      else if (now - p.queuedAt > ACTIVATION_QUEUE_MAX_MS)
+        // The gateway has given up on this request by now: shed it rather than load a chat nobody waits for.
+        p.reject(new AppError('unavailable', 'shard busy, try again'));
+      else wanted.push(p);
+    }
+    if (wanted.length === 0) return;
+    let granted: (number | null)[];
     try {
-      await actor.load();
+      granted = await this.leases.acquireMany(wanted.map((p) => p.actor));
+    } catch (err) {
+      for (const p of wanted) p.reject(err);
+      return;
+    }
+    const held: PendingActivation[] = [];
+    wanted.forEach((p, i) => {
+      // Another shard still holds the chat (it is moving, or its old owner died and the lease has not expired).
+      if (granted[i] === null) p.reject(new AppError('wrong_shard', 'chat lease held elsewhere'));
+      else held.push(p);
+    });
+    if (held.length === 0) return;
+    const chatIds = held.map((p) => p.actor.chatId);
+    let states: Map<string, ChatState>;
+    try {
+      // Read after the leases are held: a new owner loads the last id before accepting writes.
+      states = await this.deps.store.messages.chatStates(chatIds);
+    } catch (err) {
+      await this.leases.release(chatIds).catch(() => undefined);
+      for (const p of held) p.reject(err);
+      return;
+    }
+    await Promise.all(held.map((p) => this.finishActivation(p, states.get(p.actor.chatId) ?? null)));
+  }
+
+  private async finishActivation(p: PendingActivation, state: ChatState | null): Promise<void> {
+    const { actor } = p;
+    const chatId = actor.chatId;
+    try {
+      await actor.load(state);
     } catch (err) {
       await this.leases.release([chatId]).catch(() => undefined);
-      throw err;
+      p.reject(err);
+      return;
     }
     // Membership may have changed while loading; rebalance() only sees registered actors, so hand the
     // chat over here rather than keep renewing a lease the new owner is waiting for.
     if (this.draining || this.directory.owner(chatId)?.id !== this.selfId) {
       actor.closed = true;
       await this.leases.release([chatId]).catch(() => undefined);
-      throw new AppError('wrong_shard', 'chat moved to another shard');
+      p.reject(new AppError('wrong_shard', 'chat moved to another shard'));
+      return;
     }
     this.actors.set(chatId, actor);
     actorsActive.set(this.actors.size);
     actorActivations.inc();
-    return actor;
+    p.resolve(actor);
   }
 
   private drop(actor: ChatActor): void {

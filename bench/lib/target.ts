@@ -59,6 +59,10 @@ export interface BenchTarget {
    * gateway and shard (SIGUSR2 to the preload). No-op otherwise.
    */
   toggleProfiles(): void;
+  /** The local cluster's SQLite database (undefined for remote targets). */
+  sqlitePath?: string;
+  /** Restarts every shard gracefully (their actors start cold); not available for remote targets. */
+  restartShards(): Promise<void>;
   /** Stops what was started here (profiles are written first when enabled); no-op for remote targets. */
   stop(): Promise<void>;
 }
@@ -100,6 +104,7 @@ function remoteTarget(opts: TargetOptions & { target: string }): BenchTarget {
     processes: () => pids().map((pid, i) => ({ name: `gateway-${i + 1}`, pid })),
     env: {},
     toggleProfiles: () => {},
+    restartShards: () => Promise.reject(new Error('cannot restart the shards of a remote target')),
     stop: () => Promise.resolve(),
   };
 }
@@ -141,6 +146,10 @@ export async function startTarget(opts: TargetOptions = {}): Promise<BenchTarget
       if (!profDir || !opts.cpuProfWindow) return;
       for (const p of [...cluster.gateways, ...cluster.shards])
         if (p.pid !== undefined) process.kill(p.pid, 'SIGUSR2');
+    },
+    sqlitePath: cluster.sqlitePath,
+    restartShards: async () => {
+      for (const s of cluster.shards) await cluster.restart(s);
     },
     stop: async () => {
       if (profDir) {

@@ -35,6 +35,13 @@ export interface ReconnectOptions {
   httpSockets?: number;
   /** Called when the storm starts ('start') and when it is over ('end'). */
   onMeasure?: (phase: 'start' | 'end') => void;
+  /**
+   * Runs after the missed messages are written and before the storm; `--cold` restarts the shards here so
+   * that every chat's actor must be activated again (lease, state load) during the storm.
+   */
+  beforeStorm?: () => Promise<void>;
+  /** Runs before the clients connect with every client's dialog (`--depth` gives each dialog a history). */
+  beforeConnect?: (dialogs: { user: string; writer: string }[]) => Promise<void>;
 }
 
 export interface ReconnectResult {
@@ -116,6 +123,11 @@ export async function runReconnect(
   const url = (c: Client) =>
     `${opts.wsUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}/ws?token=${encodeURIComponent(c.user.token)}`;
 
+  if (opts.beforeConnect) {
+    setPhase(live, 'preparing dialogs', 1);
+    await opts.beforeConnect(clients.map((c) => ({ user: c.user.login, writer: c.writer.login })));
+  }
+
   // Setup: every client connected.
   let setupRetries = 0;
   const t0 = nowMs();
@@ -185,6 +197,10 @@ export async function runReconnect(
     }),
   );
   const gapWriteMs = nowMs() - g0;
+  if (opts.beforeStorm) {
+    setPhase(live, 'before the storm', 1);
+    await opts.beforeStorm();
+  }
 
   // The storm: all reconnect at the same moment and catch up.
   const agents = opts.httpUrls.map(
@@ -219,7 +235,7 @@ export async function runReconnect(
         const h0 = nowMs();
         const res = await request(
           'GET',
-          `${opts.httpUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}?after=0`,
+          `${opts.httpUrls[c.node]}/dialog/${encodeURIComponent(c.writer.login)}?after=${c.expected - 1}`,
           {
             token: c.user.token,
             agent: agents[c.node],
