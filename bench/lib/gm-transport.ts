@@ -1,10 +1,13 @@
 /**
  * The gmessenger side of the client abstraction: the public API of API.md
- * (POST /groups, the per-chat WebSocket endpoints with `?token=`) spoken with
- * the `ws` client.
+ * (POST /groups, the per-chat WebSocket endpoints with `?token=`). Chat
+ * sockets use the lightweight client of raw-ws.ts (the receiving hot path of
+ * the fan-out and dialog scenarios); `openSocket` (the `ws` client) serves the
+ * other scenarios.
  */
 import WebSocket from 'ws';
 import { expectOk, request } from './http.js';
+import { RawWebSocket } from './raw-ws.js';
 import type {
   BenchUser,
   ChatSocket,
@@ -144,15 +147,22 @@ function scanMessage(s: string): MessageEvent | null {
   return { id: Number(idText), text, sender, clientId };
 }
 
-function wrap(ws: WebSocket, h: ChatSocketHandlers): ChatSocket {
-  ws.on('message', (data: Buffer) => {
-    const frame = parseServerFrame(data);
-    if (!frame) return;
-    if (frame.kind === 'message') h.onMessage(frame.message);
-    else if (frame.kind === 'error') h.onError?.(frame.code, frame.clientId);
-    else h.onOther?.(frame.type);
-  });
-  ws.on('close', (code: number) => h.onClose?.(code));
+/** Opens a chat socket with the lightweight client, reporting its frames to `h`. */
+async function openChat(url: string, h: ChatSocketHandlers, o: OpenOptions = {}): Promise<ChatSocket> {
+  const ws = await RawWebSocket.connect(
+    url,
+    {
+      onMessage(data) {
+        const frame = parseServerFrame(data);
+        if (!frame) return;
+        if (frame.kind === 'message') h.onMessage(frame.message);
+        else if (frame.kind === 'error') h.onError?.(frame.code, frame.clientId);
+        else h.onOther?.(frame.type);
+      },
+      onClose: (code) => h.onClose?.(code),
+    },
+    { timeoutMs: o.timeoutMs ?? 15_000, ...(o.localAddress ? { localAddress: o.localAddress } : {}) },
+  );
   return {
     send(text, clientId) {
       ws.send(`{"type":"send_message","payload":${JSON.stringify({ text, client_id: clientId })}}`);
@@ -208,7 +218,7 @@ export class GmTransport implements Transport {
     o?: OpenOptions,
   ): Promise<ChatSocket> {
     const url = `${this.ws(node)}/dialog/${encodeURIComponent(peer)}/ws?token=${encodeURIComponent(user.token)}`;
-    return wrap(await openSocket(url, o), h);
+    return openChat(url, h, o);
   }
 
   async openGroup(
@@ -219,6 +229,6 @@ export class GmTransport implements Transport {
     o?: OpenOptions,
   ): Promise<ChatSocket> {
     const url = `${this.ws(node)}/group/${encodeURIComponent(groupId)}/ws?token=${encodeURIComponent(user.token)}`;
-    return wrap(await openSocket(url, o), h);
+    return openChat(url, h, o);
   }
 }
