@@ -158,6 +158,8 @@ export class Hub {
     let tooSlow = false;
     ws.cork(() => {
       for (const frame of frames) {
+        // A failed write may close the socket under us.
+        if (conn.closed) break;
         if (ws.send(frame, false) === 2) {
           tooSlow = true;
           break;
