@@ -261,7 +261,9 @@ async function main(): Promise<void> {
           ],
         ],
       );
-      console.log(`other events received: ${JSON.stringify(r.otherEvents)}`);
+      console.log(
+        `other events received: ${JSON.stringify(r.otherEvents)}; while measured: ${JSON.stringify(r.otherEventsMeasured)}`,
+      );
       printLatency([
         ['each delivery', Histogram.fromJSON(r.delivery)],
         ['last member', Histogram.fromJSON(r.lastMember)],

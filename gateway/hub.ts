@@ -6,12 +6,20 @@
  * fill quickly is repaired from history. So every socket receives each chat's
  * messages exactly once and in id order, whichever path (the sender's own ack
  * over gRPC, or the inbox stream) delivered them first.
+ *
+ * An event for many sockets is serialized once per gateway and the same bytes
+ * go to every socket. Within one inbox batch (`batch`), frames are queued per
+ * socket and each socket then gets all of its frames in one corked write: one
+ * syscall per socket per batch instead of one per frame.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { InboxEntry } from '../common/inbox.js';
 import { dialogPeer } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
 import { deliverySeconds, messagesDelivered, wsDropped } from '../common/metrics.js';
+
+/** One WebSocket text frame: a JSON event, as a string or as its UTF-8 bytes (shared by many sockets). */
+export type Frame = string | Buffer;
 
 /** Per-socket state (uWS user data). */
 export interface Conn {
@@ -23,13 +31,15 @@ export interface Conn {
   chatId: string | null;
   peer: string | null;
   cursors: Map<string, number>;
-  holdback: Map<string, Map<number, string>>;
+  holdback: Map<string, Map<number, Frame>>;
   repairing: Set<string>;
   ws: WebSocket<Conn> | null;
   closed: boolean;
   errors: number;
   errorWindowStart: number;
   typingAt: Map<string, number>;
+  /** Frames queued for this socket during the current batch (null when none). */
+  outbox: Frame[] | null;
 }
 
 export interface HubHooks {
@@ -56,6 +66,9 @@ export class Hub {
   private readonly byChat = new Map<string, Set<Conn>>();
   private readonly multiplexed = new Set<Conn>();
   private readonly byToken = new Map<string, Set<Conn>>();
+  private batching = false;
+  /** Sockets with queued frames in the current batch, in the order of their first frame. */
+  private queued: Conn[] = [];
 
   constructor(
     private readonly hooks: HubHooks,
@@ -91,15 +104,80 @@ export class Hub {
     return [...this.byUser.values()].flatMap((s) => [...s]);
   }
 
-  /** Sends a frame; a client that cannot keep up is dropped rather than buffered without bound. */
-  write(conn: Conn, json: string): void {
+  /** Sends a frame (queued until the end of the batch, if one runs). */
+  write(conn: Conn, frame: Frame): void {
     if (conn.closed || !conn.ws) return;
-    const result = conn.ws.send(json, false);
-    if (result === 2) {
-      wsDropped.inc({ reason: 'backpressure' });
-      conn.closed = true;
-      conn.ws.end(1013, 'client too slow');
+    if (!this.batching) {
+      this.sendNow(conn, conn.ws, frame);
+      return;
     }
+    if (conn.outbox) {
+      conn.outbox.push(frame);
+    } else {
+      conn.outbox = [frame];
+      this.queued.push(conn);
+    }
+  }
+
+  /**
+   * Runs `fn` with writes queued per socket, then sends each socket its frames
+   * in order, corked into one write. Nested calls join the outer batch.
+   */
+  batch(fn: () => void): void {
+    if (this.batching) {
+      fn();
+      return;
+    }
+    this.batching = true;
+    try {
+      fn();
+    } finally {
+      this.batching = false;
+      const conns = this.queued;
+      this.queued = [];
+      for (const conn of conns) {
+        try {
+          this.flush(conn);
+        } catch (err) {
+          conn.outbox = null;
+          this.logger.warn({ err, conn: conn.id }, 'socket write failed');
+        }
+      }
+    }
+  }
+
+  private flush(conn: Conn): void {
+    const frames = conn.outbox!;
+    conn.outbox = null;
+    const ws = conn.ws;
+    if (conn.closed || !ws) return;
+    if (frames.length === 1) {
+      this.sendNow(conn, ws, frames[0]!);
+      return;
+    }
+    let tooSlow = false;
+    ws.cork(() => {
+      for (const frame of frames) {
+        // A failed write may close the socket under us.
+        if (conn.closed) break;
+        if (ws.send(frame, false) === 2) {
+          tooSlow = true;
+          break;
+        }
+      }
+    });
+    if (tooSlow) this.drop(conn, ws);
+  }
+
+  /** Sends a frame; a client that cannot keep up is dropped rather than buffered without bound. */
+  private sendNow(conn: Conn, ws: WebSocket<Conn>, frame: Frame): void {
+    if (ws.send(frame, false) === 2) this.drop(conn, ws);
+  }
+
+  private drop(conn: Conn, ws: WebSocket<Conn>): void {
+    wsDropped.inc({ reason: 'backpressure' });
+    conn.closed = true;
+    ws.end(1013, 'client too slow');
   }
 
   private follows(conn: Conn, chatId: string): boolean {
@@ -139,21 +217,24 @@ export class Hub {
       case 'message_status': {
         const except = payload.except;
         delete payload.except;
+        const render = chatFrames(entry.chatId, (chat) => eventJson('message_status', { chat, ...payload }));
         for (const c of targets) {
           if (c.login === except) continue;
-          this.write(c, eventJson('message_status', { chat: chatRef(entry.chatId, c.login), ...payload }));
+          this.write(c, render(c.login));
         }
         return;
       }
-      case 'typing':
+      case 'typing': {
+        const render = chatFrames(entry.chatId, (chat) => eventJson('typing', { chat, ...payload }));
         for (const c of targets) {
           if (c.login === payload.user_login || c.id === entry.excludeConn) continue;
-          this.write(c, eventJson('typing', { chat: chatRef(entry.chatId, c.login), ...payload }));
+          this.write(c, render(c.login));
         }
         return;
+      }
       case 'user_status': {
-        const json = eventJson('user_status', payload);
-        for (const c of targets) this.write(c, json);
+        const frame = sharedFrame(eventJson('user_status', payload), targets.length);
+        for (const c of targets) this.write(c, frame);
         return;
       }
     }
@@ -164,33 +245,49 @@ export class Hub {
     const sender = String(payload.sender);
     const clientId = payload.client_id;
     delete payload.client_id;
-    // Group chats render the same frame for every non-sender; dialogs differ per side.
-    const rendered = new Map<string, string>();
+    // Group chats render the same frame for every non-sender (serialized once, sent as shared bytes);
+    // dialogs differ per side.
+    const isDialog = entry.chatId.startsWith('d:');
+    let shared: Frame | null = null;
+    let perSocket: Map<string, Frame> | null = null;
     const now = Date.now();
+    const latency = entry.storedAtMs ? Math.max(0, now - entry.storedAtMs) / 1000 : -1;
+    let delivered = 0;
     for (const c of targets) {
       if (c.id === entry.excludeConn) continue;
       const isSender = c.login === sender;
-      const key = isSender ? `s:${c.login}` : entry.chatId.startsWith('d:') ? `r:${c.login}` : 'r';
-      let json = rendered.get(key);
-      if (!json) {
-        const body: Record<string, unknown> = { chat: chatRef(entry.chatId, c.login), ...payload };
-        if (isSender && clientId) body.client_id = clientId;
-        json = eventJson('new_message', body);
-        rendered.set(key, json);
+      let frame: Frame | undefined;
+      if (!isSender && !isDialog) {
+        shared ??= sharedFrame(
+          eventJson('new_message', { chat: chatRef(entry.chatId, c.login), ...payload }),
+          2,
+        );
+        frame = shared;
+      } else {
+        perSocket ??= new Map();
+        const key = isSender ? `s:${c.login}` : `r:${c.login}`;
+        frame = perSocket.get(key);
+        if (!frame) {
+          const body: Record<string, unknown> = { chat: chatRef(entry.chatId, c.login), ...payload };
+          if (isSender && clientId) body.client_id = clientId;
+          frame = eventJson('new_message', body);
+          perSocket.set(key, frame);
+        }
       }
-      if (this.deliver(c, entry.chatId, id, json) && !isSender) {
+      if (this.deliver(c, entry.chatId, id, frame) && !isSender) {
         this.hooks.delivered(entry.chatId, c.login, id);
-        messagesDelivered.inc();
-        if (entry.storedAtMs) deliverySeconds.observe(Math.max(0, now - entry.storedAtMs) / 1000);
+        delivered++;
+        if (latency >= 0) deliverySeconds.observe(latency);
       }
     }
+    if (delivered > 0) messagesDelivered.inc(delivered);
   }
 
   /**
    * Delivers message `id` of a chat to one socket in order and at most once.
    * Returns true when the message was (or is queued to be) written.
    */
-  deliver(conn: Conn, chatId: string, id: number, json: string): boolean {
+  deliver(conn: Conn, chatId: string, id: number, json: Frame): boolean {
     if (conn.closed) return false;
     let cursor = conn.cursors.get(chatId);
     if (cursor === undefined) {
@@ -259,6 +356,26 @@ export class Hub {
       conn.repairing.delete(chatId);
     }
   }
+}
+
+/** UTF-8 bytes of a frame that goes to several sockets (uWS then copies them without re-encoding). */
+function sharedFrame(json: string, sockets: number): Frame {
+  return sockets > 1 ? Buffer.from(json) : json;
+}
+
+/**
+ * Renders a chat event per viewer: a group's frame is the same for everyone (rendered once), a
+ * dialog's names the other participant.
+ */
+function chatFrames(
+  chatId: string,
+  render: (chat: { type: 'dialog' | 'group'; id: string }) => string,
+): (viewer: string) => Frame {
+  if (!chatId.startsWith('d:')) {
+    let frame: Frame | null = null;
+    return (viewer) => (frame ??= sharedFrame(render(chatRef(chatId, viewer)), 2));
+  }
+  return (viewer) => render(chatRef(chatId, viewer));
 }
 
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {

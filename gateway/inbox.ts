@@ -22,6 +22,8 @@ export class InboxReader {
     private readonly node: string,
     private readonly onEntry: (entry: InboxEntry) => void,
     private readonly logger: Logger,
+    /** Wraps the handling of one read's entries (the hub sends each socket's frames of a read together). */
+    private readonly batch: (handle: () => void) => void = (handle) => handle(),
   ) {}
 
   async start(): Promise<void> {
@@ -40,16 +42,18 @@ export class InboxReader {
           [string, [string, string[]][]][] | null;
         if (!result) continue;
         const entries = result[0]?.[1] ?? [];
-        for (const [id, fields] of entries) {
-          this.lastId = id;
-          const entry = decodeInboxEntry(fields);
-          if (!entry) continue;
-          try {
-            this.onEntry(entry);
-          } catch (err) {
-            this.logger.error({ err }, 'inbox entry handling failed');
+        this.batch(() => {
+          for (const [id, fields] of entries) {
+            this.lastId = id;
+            const entry = decodeInboxEntry(fields);
+            if (!entry) continue;
+            try {
+              this.onEntry(entry);
+            } catch (err) {
+              this.logger.error({ err }, 'inbox entry handling failed');
+            }
           }
-        }
+        });
         if (entries.length > 0) {
           inboxEntries.inc(entries.length);
           const newest = Number(this.lastId.split('-')[0]);

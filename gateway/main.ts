@@ -155,7 +155,14 @@ async function main(): Promise<void> {
   const files = serveWebClient(app, config.webRoot, logger);
   router.fallback();
 
-  const inbox = new InboxReader(inboxRedis, keys, config.nodeId, (entry) => hub.dispatch(entry), logger);
+  const inbox = new InboxReader(
+    inboxRedis,
+    keys,
+    config.nodeId,
+    (entry) => hub.dispatch(entry),
+    logger,
+    (handle) => hub.batch(handle),
+  );
   await inbox.start();
 
   const listenSocket = await new Promise<unknown>((resolve, reject) => {

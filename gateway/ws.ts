@@ -169,6 +169,7 @@ export class WsEndpoints {
       errors: 0,
       errorWindowStart: Date.now(),
       typingAt: new Map(),
+      outbox: null,
     };
     if (kind === 'dialog') {
       const peer = v.pathLogin(param);

@@ -1,12 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../common/keys.js';
+import { loadLua } from '../common/lua.js';
+
+const routesLua = loadLua(import.meta.url, 'routes-n');
+/** Logins per script call (bounds the time one call holds Redis). */
+const CHUNK = 2000;
+
+interface RoutesCommand {
+  gmPresenceRoutes(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
+}
 
 /**
  * Where users are connected: live gateway node → the given logins with at
- * least one socket there. One pipelined HKEYS per login plus one ZMSCORE of
- * the nodes found; a node whose lease expired (or that is not registered) is
- * left out even before the presence sweep removes its routes. Logins with no
- * live socket appear nowhere.
+ * least one socket there. One script call per 2,000 logins reads their route
+ * hashes and the lease of every node found: a node whose lease expired (or that
+ * is not registered) is left out even before the presence sweep removes its
+ * routes. Logins with no live socket appear nowhere.
  */
 export async function routesOf(
   redis: Redis,
@@ -16,23 +25,24 @@ export async function routesOf(
 ): Promise<Map<string, string[]>> {
   const byNode = new Map<string, string[]>();
   if (logins.length === 0) return byNode;
-  const pipeline = redis.pipeline();
-  for (const login of logins) pipeline.hkeys(keys.route(login));
-  const replies = (await pipeline.exec()) ?? [];
-  replies.forEach(([err, nodes], i) => {
-    if (err) throw err;
-    for (const node of nodes as string[]) {
+  if (!('gmPresenceRoutes' in redis)) redis.defineCommand('gmPresenceRoutes', { lua: routesLua });
+  const cmd = redis as unknown as RoutesCommand;
+  const chunks: Promise<string[]>[] = [];
+  for (let from = 0; from < logins.length; from += CHUNK) {
+    const part = logins.slice(from, from + CHUNK);
+    chunks.push(
+      cmd.gmPresenceRoutes(part.length + 1, keys.gateways(), ...part.map((l) => keys.route(l)), now),
+    );
+  }
+  const replies = await Promise.all(chunks);
+  replies.forEach((reply, c) => {
+    const offset = c * CHUNK;
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const node = reply[i]!;
       let list = byNode.get(node);
       if (!list) byNode.set(node, (list = []));
-      list.push(logins[i]!);
+      for (const index of reply[i + 1]!.split(',')) list.push(logins[offset + Number(index)]!);
     }
-  });
-  if (byNode.size === 0) return byNode;
-  const nodes = [...byNode.keys()];
-  const expiries = await redis.zmscore(keys.gateways(), ...nodes);
-  nodes.forEach((node, i) => {
-    const expiry = expiries[i];
-    if (expiry === null || expiry === undefined || Number(expiry) <= now) byNode.delete(node);
   });
   return byNode;
 }

@@ -517,6 +517,8 @@ export class ChatActor implements LeaseHolder {
       return;
     }
     // Groups: senders other than the top holder see the top mark; the top holder sees the second.
+    // A status goes only to members with a message of their own whose status it changes (as for
+    // dialogs): a member who sent nothing in the range learns nothing from it.
     for (const [top, was, status] of [
       [this.topDelivered, before.delivered, 'delivered'],
       [this.topRead, before.read, 'read'],
@@ -524,18 +526,65 @@ export class ChatActor implements LeaseHolder {
       const first = top.first;
       if (!first) continue;
       if (!was.first || first.id > was.first.id || first.login !== was.first.login) {
-        const others = this.audience();
-        if (others === '*') this.emitStatusToAll(first.id, status, first.login);
-        else
+        // Everyone but the previous top holder saw was.first; the previous holder saw was.second.
+        const wasFirstId = was.first?.id ?? 0;
+        const senders = this.sendersBetween(wasFirstId, first.id);
+        const previousTop = was.first && was.first.login !== first.login ? was.first.login : null;
+        const previousTopConcerned =
+          previousTop !== null && this.sentBetween(previousTop, was.second, first.id);
+        if (senders === null) {
+          const others = this.audience();
+          if (others === '*') this.emitStatusToAll(first.id, status, first.login);
+          else
+            this.emitStatus(
+              others.filter((u) => u !== first.login),
+              first.id,
+              status,
+            );
+        } else {
+          if (previousTopConcerned) senders.add(previousTop);
+          senders.delete(first.login);
           this.emitStatus(
-            others.filter((u) => u !== first.login),
+            [...senders].filter((u) => this.group?.isPublic || this.members.has(u)),
             first.id,
             status,
           );
+        }
       }
       const second = top.second?.id ?? 0;
-      if (second > was.second) this.emitStatus([first.login], second, status);
+      if (second > was.second) {
+        // The top holder saw was.first (someone else's) or was.second (when it held the top already).
+        const seen = was.first && was.first.login !== first.login ? was.first.id : was.second;
+        if (this.sentBetween(first.login, seen, second)) this.emitStatus([first.login], second, status);
+      }
     }
+  }
+
+  /** Senders of the messages with ids in (from, to]; null when memory does not reach back to `from`. */
+  private sendersBetween(from: number, to: number): Set<string> | null {
+    const out = new Set<string>();
+    if (to <= from) return out;
+    const first = this.recent[0]?.id ?? Infinity;
+    if (from + 1 < first) return null;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const m = this.recent[i]!;
+      if (m.id <= from) break;
+      if (m.id <= to) out.add(m.sender);
+    }
+    return out;
+  }
+
+  /** Whether `user` sent a message with an id in (from, to]; true when memory cannot tell. */
+  private sentBetween(user: string, from: number, to: number): boolean {
+    if (to <= from) return false;
+    const first = this.recent[0]?.id ?? Infinity;
+    if (from + 1 < first) return true;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const m = this.recent[i]!;
+      if (m.id <= from) break;
+      if (m.id <= to && m.sender === user) return true;
+    }
+    return false;
   }
 
   private emitStatus(users: string[], id: number, status: Status): void {

@@ -1,10 +1,13 @@
 /**
  * The gmessenger side of the client abstraction: the public API of API.md
- * (POST /groups, the per-chat WebSocket endpoints with `?token=`) spoken with
- * the `ws` client.
+ * (POST /groups, the per-chat WebSocket endpoints with `?token=`). Chat
+ * sockets use the lightweight client of raw-ws.ts (the receiving hot path of
+ * the fan-out and dialog scenarios); `openSocket` (the `ws` client) serves the
+ * other scenarios.
  */
 import WebSocket from 'ws';
 import { expectOk, request } from './http.js';
+import { RawWebSocket } from './raw-ws.js';
 import type {
   BenchUser,
   ChatSocket,
@@ -58,28 +61,108 @@ export function openSocket(url: string, o: OpenOptions = {}): Promise<WebSocket>
   });
 }
 
-function wrap(ws: WebSocket, h: ChatSocketHandlers): ChatSocket {
-  ws.on('message', (data: Buffer) => {
-    const ev = JSON.parse(data.toString()) as ServerEvent;
-    const p = ev.payload;
-    if (!p) return;
-    if (ev.type !== 'new_message' && ev.type !== 'error') {
-      h.onOther?.(ev.type ?? '');
-      return;
-    }
-    if (ev.type === 'new_message') {
-      const m: MessageEvent = {
-        id: p.id ?? -1,
-        text: p.text ?? '',
-        sender: p.sender ?? '',
-        clientId: p.client_id,
-      };
-      h.onMessage(m);
-    } else if (ev.type === 'error') {
-      h.onError?.(p.code ?? 'unknown', p.client_id);
-    }
-  });
-  ws.on('close', (code: number) => h.onClose?.(code));
+/** A server frame as the load tools need it. */
+export type ServerFrame =
+  | { kind: 'message'; message: MessageEvent }
+  | { kind: 'error'; code: string; clientId: string | undefined }
+  | { kind: 'other'; type: string };
+
+const TYPE_PREFIX = '{"type":"';
+const MESSAGE_PREFIX = '{"type":"new_message","payload":{"chat":{';
+
+/**
+ * Reads a server frame. `new_message` frames in the server's field order are
+ * read by a strict scanner that gives up (and leaves the frame to JSON.parse)
+ * on anything unexpected, escapes included; other event types are told by
+ * their leading `type` field. The result is the same as JSON.parse's.
+ */
+export function parseServerFrame(data: Buffer): ServerFrame | null {
+  const s = data.toString();
+  if (s.startsWith(MESSAGE_PREFIX)) {
+    const message = scanMessage(s);
+    if (message) return { kind: 'message', message };
+  } else if (s.startsWith(TYPE_PREFIX)) {
+    const end = s.indexOf('"', TYPE_PREFIX.length);
+    const type = s.slice(TYPE_PREFIX.length, end);
+    if (end > 0 && type !== 'error' && type !== 'new_message' && /^[a-z_]+$/.test(type) && s[end + 1] === ',')
+      return s.includes('"payload":{', end) ? { kind: 'other', type } : null;
+  }
+  return parseJson(s);
+}
+
+function parseJson(s: string): ServerFrame | null {
+  const ev = JSON.parse(s) as ServerEvent;
+  const p = ev.payload;
+  if (!p) return null;
+  if (ev.type === 'new_message') {
+    return {
+      kind: 'message',
+      message: { id: p.id ?? -1, text: p.text ?? '', sender: p.sender ?? '', clientId: p.client_id },
+    };
+  }
+  if (ev.type === 'error') return { kind: 'error', code: p.code ?? 'unknown', clientId: p.client_id };
+  return { kind: 'other', type: ev.type ?? '' };
+}
+
+/** The string value starting at `from` (just after its opening quote), or null if it holds an escape. */
+function plainString(s: string, from: number): string | null {
+  const end = s.indexOf('"', from);
+  if (end < 0) return null;
+  const slash = s.indexOf('\\', from);
+  if (slash >= 0 && slash < end) return null;
+  return s.slice(from, end);
+}
+
+/** `{"type":"new_message","payload":{"chat":{...},"id":N,"text":"...","sender":"...",...}}` or null. */
+function scanMessage(s: string): MessageEvent | null {
+  // The chat object holds two plain strings (type and id), no nested objects.
+  const chatEnd = s.indexOf('}', MESSAGE_PREFIX.length);
+  if (chatEnd < 0 || s.lastIndexOf('\\', chatEnd) >= MESSAGE_PREFIX.length) return null;
+  let i = chatEnd + 1;
+  if (!s.startsWith(',"id":', i)) return null;
+  i += 6;
+  const idEnd = s.indexOf(',', i);
+  const idText = s.slice(i, idEnd);
+  if (idEnd < 0 || !/^[0-9]{1,15}$/.test(idText)) return null;
+  i = idEnd;
+  if (!s.startsWith(',"text":"', i)) return null;
+  const text = plainString(s, i + 9);
+  if (text === null) return null;
+  i += 9 + text.length + 1;
+  if (!s.startsWith(',"sender":"', i)) return null;
+  const sender = plainString(s, i + 11);
+  if (sender === null) return null;
+  i += 11 + sender.length + 1;
+  // The remaining fields (receiver, status, time, client_id) are plain strings; only client_id matters.
+  let clientId: string | undefined;
+  const at = s.indexOf(',"client_id":"', i);
+  if (at >= 0) {
+    const value = plainString(s, at + 14);
+    if (value === null) return null;
+    clientId = value;
+  } else if (s.includes('\\', i)) {
+    return null;
+  }
+  if (!s.endsWith('}}')) return null;
+  return { id: Number(idText), text, sender, clientId };
+}
+
+/** Opens a chat socket with the lightweight client, reporting its frames to `h`. */
+async function openChat(url: string, h: ChatSocketHandlers, o: OpenOptions = {}): Promise<ChatSocket> {
+  const ws = await RawWebSocket.connect(
+    url,
+    {
+      onMessage(data) {
+        const frame = parseServerFrame(data);
+        if (!frame) return;
+        if (frame.kind === 'message') h.onMessage(frame.message);
+        else if (frame.kind === 'error') h.onError?.(frame.code, frame.clientId);
+        else h.onOther?.(frame.type);
+      },
+      onClose: (code) => h.onClose?.(code),
+    },
+    { timeoutMs: o.timeoutMs ?? 15_000, ...(o.localAddress ? { localAddress: o.localAddress } : {}) },
+  );
   return {
     send(text, clientId) {
       ws.send(`{"type":"send_message","payload":${JSON.stringify({ text, client_id: clientId })}}`);
@@ -135,7 +218,7 @@ export class GmTransport implements Transport {
     o?: OpenOptions,
   ): Promise<ChatSocket> {
     const url = `${this.ws(node)}/dialog/${encodeURIComponent(peer)}/ws?token=${encodeURIComponent(user.token)}`;
-    return wrap(await openSocket(url, o), h);
+    return openChat(url, h, o);
   }
 
   async openGroup(
@@ -146,6 +229,6 @@ export class GmTransport implements Transport {
     o?: OpenOptions,
   ): Promise<ChatSocket> {
     const url = `${this.ws(node)}/group/${encodeURIComponent(groupId)}/ws?token=${encodeURIComponent(user.token)}`;
-    return wrap(await openSocket(url, o), h);
+    return openChat(url, h, o);
   }
 }

@@ -63,8 +63,10 @@ export interface FanoutResult {
   duplicates: number;
   outOfOrder: number;
   errors: Record<string, number>;
-  /** Other events received (user_status, message_status, ...), by type. */
+  /** Other events received (user_status, message_status, ...), by type, over the whole run. */
   otherEvents: Record<string, number>;
+  /** The part of `otherEvents` received while sending was measured (from the start to the end of sending). */
+  otherEventsMeasured: Record<string, number>;
   closed: number;
   deliveriesPerSec: number;
   messagesPerSec: number;
@@ -123,8 +125,12 @@ export async function runFanout(
   const errors: Record<string, number> = {};
   /** Events other than new_message and error received by the scenario's sockets, by type. */
   const otherEvents: Record<string, number> = {};
+  const otherEventsMeasured: Record<string, number> = {};
   const onOther = (type: string) => {
     otherEvents[type] = (otherEvents[type] ?? 0) + 1;
+    const now = nowMs();
+    if (now >= measuredFrom && now < sendingUntil)
+      otherEventsMeasured[type] = (otherEventsMeasured[type] ?? 0) + 1;
   };
   let duplicates = 0;
   let outOfOrder = 0;
@@ -255,7 +261,8 @@ export async function runFanout(
       () =>
         reject(
           new Error(
-            `fan-out warm-up: ${recvCount[0]} of ${R} members got the first message in ${(opts.warmupMs ?? 60_000) / 1000} s`,
+            `fan-out warm-up: ${recvCount[0]} of ${R} members got the first message in ${(opts.warmupMs ?? 60_000) / 1000} s` +
+              ` (${closed} sockets closed, errors ${JSON.stringify(errors)})`,
           ),
         ),
       opts.warmupMs ?? 60_000,
@@ -339,6 +346,7 @@ export async function runFanout(
     outOfOrder,
     errors,
     otherEvents,
+    otherEventsMeasured,
     closed,
     deliveriesPerSec: deliveredInWindow / Math.max(1, fullSlots),
     messagesPerSec: messagesInWindow / seconds,
