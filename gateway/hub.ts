@@ -205,7 +205,7 @@ export class Hub {
     if (targets.length === 0) return;
     let payload: Record<string, unknown>;
     try {
-      payload = JSON.parse(entry.payload) as Record<string, unknown>;
+      payload = entry.data ?? (JSON.parse(entry.payload) as Record<string, unknown>);
     } catch {
       this.logger.warn({ type: entry.type }, 'dropping malformed inbox entry');
       return;

@@ -5,7 +5,7 @@
  * exist) and keeps its position across Redis reconnects.
  */
 import type { Redis } from 'ioredis';
-import { decodeInboxEntry, type InboxEntry } from '../common/inbox.js';
+import { decodeInboxEntries, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { inboxEntries, inboxLagSeconds, streamLength } from '../common/metrics.js';
@@ -45,12 +45,13 @@ export class InboxReader {
         this.batch(() => {
           for (const [id, fields] of entries) {
             this.lastId = id;
-            const entry = decodeInboxEntry(fields);
-            if (!entry) continue;
-            try {
-              this.onEntry(entry);
-            } catch (err) {
-              this.logger.error({ err }, 'inbox entry handling failed');
+            // A shard's fan-out writes one batch entry per flush holding several events.
+            for (const entry of decodeInboxEntries(fields)) {
+              try {
+                this.onEntry(entry);
+              } catch (err) {
+                this.logger.error({ err }, 'inbox entry handling failed');
+              }
             }
           }
         });

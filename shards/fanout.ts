@@ -1,14 +1,15 @@
 /**
  * Fan-out of chat events to gateway inbox streams. Events queued during one
  * event-loop turn are routed together: one pipelined route lookup for all
- * their users, then one pipelined XADD per (event, gateway) — a group message
- * costs one entry per gateway, not one per member. Events keep their queue
- * order per gateway stream, which preserves per-chat id order. Writes that fail
+ * their users, then one XADD per gateway holding all of the flush's events for
+ * that gateway (a batch entry, see common/inbox.ts) — a group message costs
+ * one event per gateway, not one per member. Events keep their queue order
+ * per gateway stream, which preserves per-chat id order. Writes that fail
  * (Redis down) are retried in order with backoff; recipients reconnecting
  * meanwhile catch up from history, so nothing acknowledged is lost.
  */
 import type { Redis } from 'ioredis';
-import { encodeInboxEntry, type InboxEntry } from '../common/inbox.js';
+import { encodeInboxBatch, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { fanoutEntries } from '../common/metrics.js';
@@ -120,20 +121,22 @@ export class Fanout {
         else nodesOf.set(u, [node]);
       }
     }
-    const pipeline = this.redis.pipeline();
-    const written: { node: string; entry: InboxEntry }[] = [];
+    // One batch entry per gateway per flush, events in queue order.
+    const perGateway = new Map<string, InboxEntry[]>();
     const add = (node: string, entry: InboxEntry) => {
-      pipeline.xadd(this.keys.inbox(node), 'MAXLEN', '~', this.inboxMaxLen, '*', ...encodeInboxEntry(entry));
-      written.push({ node, entry });
+      const list = perGateway.get(node);
+      if (list) list.push(entry);
+      else perGateway.set(node, [entry]);
     };
     for (const e of events) {
-      if (e.users === '*') {
-        for (const node of gateways) add(node, e);
+      const { onOffline, ...entry } = e;
+      if (entry.users === '*') {
+        for (const node of gateways) add(node, entry);
         continue;
       }
       const perNode = new Map<string, string[]>();
       const offline: string[] = [];
-      for (const u of e.users) {
+      for (const u of entry.users) {
         const nodes = nodesOf.get(u);
         if (!nodes || nodes.length === 0) {
           offline.push(u);
@@ -145,23 +148,40 @@ export class Fanout {
           else perNode.set(node, [u]);
         }
       }
-      for (const [node, users] of perNode) add(node, { ...e, users });
-      if (offline.length > 0 && e.onOffline) e.onOffline(offline);
+      for (const [node, users] of perNode) add(node, { ...entry, users });
+      if (offline.length > 0 && onOffline) onOffline(offline);
     }
-    if (written.length === 0) return;
+    if (perGateway.size === 0) return;
+    const pipeline = this.redis.pipeline();
+    const written = [...perGateway];
+    for (const [node, entries] of written) {
+      pipeline.xadd(
+        this.keys.inbox(node),
+        'MAXLEN',
+        '~',
+        this.inboxMaxLen,
+        '*',
+        ...encodeInboxBatch(entries),
+      );
+    }
     // exec() rejects when the connection is down (the caller retries the batch); per-command errors come back here.
     const results = (await pipeline.exec()) ?? [];
     let failed = 0;
+    let count = 0;
     results.forEach(([err], i) => {
-      if (!err) return;
-      failed++;
-      const { node, entry } = written[i]!;
-      const { onOffline: _ignored, ...plain } = entry as FanoutEvent;
-      this.redeliver(node, plain).catch((e: unknown) =>
-        this.logger.error({ err: e, node, chat: entry.chatId }, 'inbox write and redelivery both failed'),
-      );
+      const [node, entries] = written[i]!;
+      if (!err) {
+        count += entries.length;
+        return;
+      }
+      failed += entries.length;
+      for (const entry of entries) {
+        this.redeliver(node, entry).catch((e: unknown) =>
+          this.logger.error({ err: e, node, chat: entry.chatId }, 'inbox write and redelivery both failed'),
+        );
+      }
     });
     if (failed > 0) this.logger.warn({ failed }, 'inbox writes failed; handed to the relay for redelivery');
-    fanoutEntries.inc(written.length - failed);
+    fanoutEntries.inc(count);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Group commit for the whole shard: messages and marks queued by any actor
- * during one turn of the event loop are written with one `append` and one
- * `saveMarksBatch`, then every waiter is resolved in queue order. Under
- * load batches grow by themselves (while a write is in flight the next batch
- * fills), so throughput rises without adding latency when idle.
+ * while the previous write was in flight (or during one turn of the event loop
+ * when idle) are written with one `append` and one `saveMarksBatch`, issued
+ * together (the SQLite store commits both in one transaction), then every
+ * waiter is resolved in queue order. Under load batches grow by themselves,
+ * so throughput rises without adding latency when idle.
  */
 import type { Marks, Store, StoredMessage } from '../store/index.js';
 
@@ -95,23 +96,33 @@ export class GroupWriter {
       if (pending.valid()) writable.push(pending);
       else pending.reject(new Error('write no longer allowed'));
     }
-    if (writable.length > 0) {
-      try {
-        await this.store.messages.append(writable.map((p) => p.message));
-        for (const p of writable) p.resolve();
-      } catch (err) {
-        for (const p of writable) p.reject(err);
-      }
-    }
-    if (marks.size === 0) return;
+    // Issued together: the SQLite writer thread commits both in one transaction (one fsync).
     const waiters = [...marks.values()].flatMap((p) => p.waiters);
-    try {
-      await this.store.messages.saveMarksBatch(
-        [...marks].map(([chatId, pending]) => ({ chatId, marks: [...pending.marks.values()] })),
-      );
-      for (const w of waiters) w.resolve();
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-    }
+    await Promise.all([
+      writable.length === 0
+        ? undefined
+        : this.store.messages.append(writable.map((p) => p.message)).then(
+            () => {
+              for (const p of writable) p.resolve();
+            },
+            (err: unknown) => {
+              for (const p of writable) p.reject(err);
+            },
+          ),
+      marks.size === 0
+        ? undefined
+        : this.store.messages
+            .saveMarksBatch(
+              [...marks].map(([chatId, pending]) => ({ chatId, marks: [...pending.marks.values()] })),
+            )
+            .then(
+              () => {
+                for (const w of waiters) w.resolve();
+              },
+              (err: unknown) => {
+                for (const w of waiters) w.reject(err);
+              },
+            ),
+    ]);
   }
 }

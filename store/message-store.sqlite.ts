@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { parseChatId } from '../common/ids.js';
 import type { MessageStore } from './message-store.js';
-import { storeTimer } from './sqlite/timer.js';
+import { storeTimer, type StoreTimer } from './sqlite/timer.js';
+import { SqliteWriterThread, type SqliteWrite } from './sqlite/writer-thread.js';
 import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
 
 const MESSAGE_COLUMNS = 'chat_id AS chatId, id, sender, text, time, client_id AS clientId';
@@ -25,8 +26,9 @@ export class SqliteMessageStore implements MessageStore {
   private readonly raiseMarks;
   private readonly dialogs;
   private readonly appendTx;
-  private readonly saveMarksTx;
   private readonly saveMarksBatchTx;
+  private readonly writesTx;
+  private readonly thread: SqliteWriterThread | null;
   private readonly timeAppend = storeTimer('append');
   private readonly timeHistory = storeTimer('history');
   private readonly timeStates = storeTimer('chat_states');
@@ -35,7 +37,11 @@ export class SqliteMessageStore implements MessageStore {
   private readonly timeSaveMarks = storeTimer('marks_save');
   private readonly timeDialogs = storeTimer('dialogs_of_user');
 
-  constructor(db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    /** False in the writer thread itself, which commits inline. */
+    useThread = true,
+  ) {
     // A plain INSERT: an id that exists fails the statement and rolls the whole batch back.
     this.insertMessage = db.prepare<[string, number, string, string, number, string | null]>(
       'INSERT INTO messages (chat_id, id, sender, text, time, client_id) VALUES (?, ?, ?, ?, ?, ?)',
@@ -82,43 +88,97 @@ export class SqliteMessageStore implements MessageStore {
       'SELECT chat_id AS chatId FROM chats_by_user WHERE login = ?',
     );
 
-    this.appendTx = db.transaction((messages: readonly StoredMessage[]) => {
-      const newestOfChat = new Map<string, StoredMessage>();
-      for (const m of messages) {
-        this.insertMessage.run(m.chatId, m.id, m.sender, m.text, m.time, m.clientId);
-        const seen = newestOfChat.get(m.chatId);
-        if (seen === undefined || m.id > seen.id) newestOfChat.set(m.chatId, m);
-      }
-      for (const m of newestOfChat.values()) {
-        this.upsertState.run(m.chatId, m.id, m.text, m.sender, m.time);
-        // Idempotent, so it needs no read of the chat's state to find its first message;
-        // a batch touches each dialog's index rows once.
-        const chat = parseChatId(m.chatId);
-        if (chat?.kind === 'dialog' && chat.members) {
-          this.indexDialog.run(chat.members[0], m.chatId);
-          this.indexDialog.run(chat.members[1], m.chatId);
-        }
-      }
-    });
-    this.saveMarksTx = db.transaction((chatId: string, marks: readonly Marks[]) => {
-      for (const m of marks) {
-        this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
-      }
-    });
-    this.saveMarksBatchTx = db.transaction(
-      (batch: readonly { chatId: string; marks: readonly Marks[] }[]) => {
-        for (const { chatId, marks } of batch) {
-          for (const m of marks)
-            this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
-        }
-      },
+    this.appendTx = db.transaction((messages: readonly StoredMessage[]) => this.appendRows(messages));
+    this.saveMarksBatchTx = db.transaction((batch: readonly { chatId: string; marks: readonly Marks[] }[]) =>
+      this.raiseRows(batch),
     );
+    this.writesTx = db.transaction((writes: readonly SqliteWrite[]) => {
+      for (const w of writes) this.applyWrite(w);
+    });
+    this.thread = useThread && !db.memory && !db.readonly ? new SqliteWriterThread(db.name) : null;
+  }
+
+  private appendRows(messages: readonly StoredMessage[]): void {
+    const newestOfChat = new Map<string, StoredMessage>();
+    for (const m of messages) {
+      this.insertMessage.run(m.chatId, m.id, m.sender, m.text, m.time, m.clientId);
+      const seen = newestOfChat.get(m.chatId);
+      if (seen === undefined || m.id > seen.id) newestOfChat.set(m.chatId, m);
+    }
+    for (const m of newestOfChat.values()) {
+      this.upsertState.run(m.chatId, m.id, m.text, m.sender, m.time);
+      // Idempotent, so it needs no read of the chat's state to find its first message;
+      // a batch touches each dialog's index rows once.
+      const chat = parseChatId(m.chatId);
+      if (chat?.kind === 'dialog' && chat.members) {
+        this.indexDialog.run(chat.members[0], m.chatId);
+        this.indexDialog.run(chat.members[1], m.chatId);
+      }
+    }
+  }
+
+  private raiseRows(batch: readonly { chatId: string; marks: readonly Marks[] }[]): void {
+    for (const { chatId, marks } of batch) {
+      for (const m of marks)
+        this.raiseMarks.run(chatId, m.login, Math.max(m.deliveredId, m.readId), m.readId);
+    }
+  }
+
+  private applyWrite(w: SqliteWrite): void {
+    if (w.kind === 'append') this.appendRows(w.messages);
+    else this.raiseRows(w.batch);
+  }
+
+  /**
+   * Runs several writes in one transaction (one fsync); the writer thread's group commit. When that
+   * fails, each write is retried in a transaction of its own, so one failing write rejects alone.
+   * Returns, per write, null or its error.
+   */
+  commitWrites(writes: readonly SqliteWrite[]): (Error | null)[] {
+    if (writes.length > 1) {
+      try {
+        this.writesTx.immediate(writes);
+        return writes.map(() => null);
+      } catch {
+        // Fall through: find the failing write(s).
+      }
+    }
+    return writes.map((w) => {
+      try {
+        if (w.kind === 'append') this.appendTx.immediate(w.messages);
+        else this.saveMarksBatchTx.immediate(w.batch);
+        return null;
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      }
+    });
+  }
+
+  /**
+   * A file-backed store commits on its writer thread, so the process's event loop keeps running
+   * while SQLite waits for the fsync (and writes queued meanwhile share the next commit); an
+   * in-memory one commits inline.
+   */
+  private async write(w: SqliteWrite, timer: StoreTimer): Promise<void> {
+    if (!this.thread) {
+      timer(() =>
+        w.kind === 'append' ? this.appendTx.immediate(w.messages) : this.saveMarksBatchTx.immediate(w.batch),
+      );
+      return;
+    }
+    if (!this.db.open) throw new TypeError('The database connection is not open');
+    timer.observe(await this.thread.write(w));
+  }
+
+  /** Waits for the writes in flight and stops the writer thread. */
+  async close(): Promise<void> {
+    await this.thread?.close();
   }
 
   /** The whole batch is one transaction (one fsync): any failing message rejects it and stores nothing. */
   async append(messages: readonly StoredMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    this.timeAppend(() => this.appendTx.immediate(messages));
+    await this.write({ kind: 'append', messages }, this.timeAppend);
   }
 
   /** Rejects a query with both bounds, which the port rules out. */
@@ -157,12 +217,12 @@ export class SqliteMessageStore implements MessageStore {
 
   async saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
     if (marks.length === 0) return;
-    this.timeSaveMarks(() => this.saveMarksTx.immediate(chatId, marks));
+    await this.write({ kind: 'marks', batch: [{ chatId, marks }] }, this.timeSaveMarks);
   }
 
   async saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
     if (batch.every((b) => b.marks.length === 0)) return;
-    this.timeSaveMarks(() => this.saveMarksBatchTx.immediate(batch));
+    await this.write({ kind: 'marks', batch }, this.timeSaveMarks);
   }
 
   async dialogsOfUser(login: string): Promise<string[]> {

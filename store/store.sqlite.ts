@@ -2,7 +2,9 @@
  * The embedded store: the three ports on one better-sqlite3 connection to a
  * file shared by the processes of one machine. better-sqlite3 is synchronous;
  * each port method runs its statements inline and returns a settled promise,
- * so a failure surfaces as a rejection.
+ * so a failure surfaces as a rejection, except message appends and mark raises
+ * of a file-backed store, which commit on a writer thread (sqlite/writer-thread.ts)
+ * so the caller's event loop does not stop for their fsync.
  */
 import type Database from 'better-sqlite3';
 import { SqliteGroupStore } from './group-store.sqlite.js';
@@ -22,8 +24,9 @@ class SqliteStore implements Store {
     this.messages = new SqliteMessageStore(db);
   }
 
-  /** Writes are synchronous, so none is pending; closing twice is harmless. */
+  /** Waits for the message writes on the writer thread; closing twice is harmless. */
   async close(): Promise<void> {
+    await this.messages.close();
     if (!this.db.open) return;
     this.db.pragma('optimize');
     this.db.close();

@@ -1,12 +1,18 @@
 import { storeSeconds } from '../../common/metrics.js';
 
-/** Runs a synchronous store operation, observing its duration in `gm_store_operation_duration_seconds{op}`. */
-export type StoreTimer = <T>(fn: () => T) => T;
+/**
+ * Runs a synchronous store operation, observing its duration in `gm_store_operation_duration_seconds{op}`;
+ * `observe` records a duration measured elsewhere (a commit on the writer thread).
+ */
+export interface StoreTimer {
+  <T>(fn: () => T): T;
+  observe(ms: number): void;
+}
 
 /** A timer bound to one `op` label (the histogram child is resolved once, not per call). */
 export function storeTimer(op: string): StoreTimer {
   const histogram = storeSeconds.labels({ op });
-  return <T>(fn: () => T): T => {
+  const timer = <T>(fn: () => T): T => {
     const start = performance.now();
     try {
       return fn();
@@ -14,4 +20,5 @@ export function storeTimer(op: string): StoreTimer {
       histogram.observe((performance.now() - start) / 1000);
     }
   };
+  return Object.assign(timer, { observe: (ms: number) => histogram.observe(ms / 1000) });
 }
