@@ -31,13 +31,16 @@ export interface Conn {
   chatId: string | null;
   peer: string | null;
   cursors: Map<string, number>;
-  holdback: Map<string, Map<number, Frame>>;
-  repairing: Set<string>;
+  /** Frames held back per chat until the gap before them closes (created on first use: most sockets never need it). */
+  holdback: Map<string, Map<number, Frame>> | null;
+  /** Chats whose gap is being repaired from history (created on first use). */
+  repairing: Set<string> | null;
   ws: WebSocket<Conn> | null;
   closed: boolean;
   errors: number;
   errorWindowStart: number;
-  typingAt: Map<string, number>;
+  /** Last typing event forwarded per chat (created on first use). */
+  typingAt: Map<string, number> | null;
   /** Frames queued for this socket during the current batch (null when none). */
   outbox: Frame[] | null;
 }
@@ -302,6 +305,7 @@ export class Hub {
       this.drainHeld(conn, chatId);
       return true;
     }
+    conn.holdback ??= new Map();
     let held = conn.holdback.get(chatId);
     if (!held) {
       held = new Map();
@@ -318,7 +322,7 @@ export class Hub {
   }
 
   private drainHeld(conn: Conn, chatId: string): void {
-    const held = conn.holdback.get(chatId);
+    const held = conn.holdback?.get(chatId);
     if (!held) return;
     let cursor = conn.cursors.get(chatId)!;
     for (;;) {
@@ -330,13 +334,14 @@ export class Hub {
     }
     for (const id of held.keys()) if (id <= cursor) held.delete(id);
     conn.cursors.set(chatId, cursor);
-    if (held.size === 0) conn.holdback.delete(chatId);
+    if (held.size === 0) conn.holdback!.delete(chatId);
   }
 
   /** Fills a gap that did not close by itself from the chat's history. */
   private async repair(conn: Conn, chatId: string): Promise<void> {
-    const held = conn.holdback.get(chatId);
-    if (!held || held.size === 0 || conn.closed || conn.repairing.has(chatId)) return;
+    const held = conn.holdback?.get(chatId);
+    if (!held || held.size === 0 || conn.closed || conn.repairing?.has(chatId)) return;
+    conn.repairing ??= new Set();
     conn.repairing.add(chatId);
     try {
       const cursor = conn.cursors.get(chatId) ?? 0;
@@ -353,7 +358,7 @@ export class Hub {
       this.logger.debug({ err, chat: chatId }, 'gap repair failed; retrying');
       setTimeout(() => void this.repair(conn, chatId), REPAIR_AFTER_MS * 4).unref();
     } finally {
-      conn.repairing.delete(chatId);
+      conn.repairing?.delete(chatId);
     }
   }
 }

@@ -162,13 +162,13 @@ export class WsEndpoints {
       chatId: null,
       peer: null,
       cursors: new Map(),
-      holdback: new Map(),
-      repairing: new Set(),
+      holdback: null,
+      repairing: null,
       ws: null,
       closed: false,
       errors: 0,
       errorWindowStart: Date.now(),
-      typingAt: new Map(),
+      typingAt: null,
       outbox: null,
     };
     if (kind === 'dialog') {
@@ -454,8 +454,8 @@ export class WsEndpoints {
       return;
     }
     const now = Date.now();
-    if (now - (conn.typingAt.get(chatId) ?? 0) < TYPING_INTERVAL_MS) return;
-    conn.typingAt.set(chatId, now);
+    if (now - (conn.typingAt?.get(chatId) ?? 0) < TYPING_INTERVAL_MS) return;
+    (conn.typingAt ??= new Map()).set(chatId, now);
     this.deps.shards
       .call(chatId, conn.login, { case: 'typing', value: {} }, true)
       .catch((err: unknown) => this.reject(conn, err));
