@@ -95,20 +95,18 @@ export class ChatList {
       .sort((a, b) => (b.state.lastTime ?? 0) - (a.state.lastTime ?? 0) || (a.chatId < b.chatId ? -1 : 1));
     const activeDialogPeers = new Set(dialogIds.map((id) => dialogPeer(id, login)));
 
-    const page: {
-      chatId: string;
-      state?: ChatState;
-      profile?: UserProfile;
-      group?: GroupRecord;
-      /** Quiet dialog entries: the directory page and index that render them. */
-      dir?: DirectoryPage;
-      di?: number;
-    }[] = [];
+    // Entries of the page in order; dialog entries without messages come as runs of consecutive users of
+    // one directory page (`count` is the number of entries).
+    const page: (
+      | { chatId: string; state?: ChatState; group?: GroupRecord; dir?: undefined }
+      | { dir: DirectoryPage; from: number; to: number }
+    )[] = [];
+    let count = 0;
     let next: Cursor | null = null;
     const start = cursor && 'a' in cursor ? cursor.a : cursor ? active.length : 0;
-    for (let i = start; i < active.length && page.length < limit; i++) page.push(active[i]!);
-    if (page.length === limit && start + page.length < active.length) {
-      next = { a: start + page.length };
+    for (let i = start; i < active.length && count < limit; i++, count++) page.push(active[i]!);
+    if (count === limit && start + count < active.length) {
+      next = { a: start + count };
     } else {
       // Part 2: groups without messages and users without a dialog, by (name, id).
       const after = cursor && 'n' in cursor ? cursor : null;
@@ -126,7 +124,7 @@ export class ChatList {
       let ui = 0;
       let usersDone = false;
       let lastKey: { name: string; id: string } | UserProfile | null = null;
-      while (page.length < limit) {
+      while (count < limit) {
         if (ui >= users.length && !usersDone) {
           dir = await this.directory.listByName(userCursor, Math.min(1000, limit + 50));
           users = dir.users;
@@ -147,15 +145,19 @@ export class ChatList {
         if (takeGroup) {
           gi++;
           page.push({ chatId: group!.id, group: group!.group });
+          count++;
           lastKey = group!;
         } else {
           ui++;
           lastKey = user!;
           if (user!.login === login || activeDialogPeers.has(user!.login)) continue;
-          page.push({ chatId: '', profile: user!, dir: dir!, di: ui - 1 });
+          const run = page[page.length - 1];
+          if (run?.dir === dir && run.to === ui - 2) run.to = ui - 1;
+          else page.push({ dir: dir!, from: ui - 1, to: ui - 1 });
+          count++;
         }
       }
-      if (page.length === limit) {
+      if (count === limit) {
         // More remain when a quiet group or a listed user (not the caller, no active dialog) follows.
         // At most activeDialogPeers.size + 1 users are skipped, so one read of that many + 1 tells.
         const listed = (u: UserProfile) => u.login !== login && !activeDialogPeers.has(u.login);
@@ -175,32 +177,26 @@ export class ChatList {
     }
 
     // Resolve names and presence for the page only.
-    const peers = page
-      .map((p) => (p.chatId.startsWith('d:') && p.state ? dialogPeer(p.chatId, login) : null))
-      .filter((x): x is string => x !== null);
-    const dirs = [...new Set(page.map((p) => p.dir).filter((d): d is DirectoryPage => d !== undefined))];
-    const needProfiles = page
-      .filter((p) => p.state && p.chatId.startsWith('d:'))
-      .map((p) => dialogPeer(p.chatId, login));
+    const peers: string[] = [];
+    const dirs = new Set<DirectoryPage>();
+    for (const p of page) {
+      if (p.dir) dirs.add(p.dir);
+      else if (p.state && p.chatId.startsWith('d:')) peers.push(dialogPeer(p.chatId, login));
+    }
+    const dirList = [...dirs];
     const [profiles, presence, rendered] = await Promise.all([
-      needProfiles.length > 0
-        ? store.users.getProfiles(needProfiles)
-        : Promise.resolve(new Map<string, UserProfile>()),
+      peers.length > 0 ? store.users.getProfiles(peers) : Promise.resolve(new Map<string, UserProfile>()),
       this.presence.get(peers),
-      Promise.all(dirs.map((d) => this.directory.entries(d, this.presence))),
+      Promise.all(dirList.map((d) => this.directory.entries(d, this.presence))),
     ]);
-    const entriesOf = new Map(dirs.map((d, i) => [d, rendered[i]!]));
+    const entriesOf = new Map(dirList.map((d, i) => [d, rendered[i]!]));
 
     // Most of a page is dialog entries without messages: runs of them are copied as they are from the
     // directory page's rendering; the others are rendered here.
     const chunks: Buffer[] = [];
-    for (let k = 0; k < page.length; k++) {
-      const p = page[k]!;
+    for (const p of page) {
       if (p.dir) {
-        let j = k;
-        while (j + 1 < page.length && page[j + 1]!.dir === p.dir && page[j + 1]!.di === page[j]!.di! + 1) j++;
-        chunks.push(entryRun(entriesOf.get(p.dir)!, p.di!, page[j]!.di!));
-        k = j;
+        chunks.push(entryRun(entriesOf.get(p.dir)!, p.from, p.to));
         continue;
       }
       const state = p.state;
