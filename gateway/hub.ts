@@ -8,9 +8,14 @@
  * over gRPC, or the inbox stream) delivered them first.
  *
  * An event for many sockets is serialized once per gateway and the same bytes
- * go to every socket. Within one inbox batch (`batch`), frames are queued per
- * socket and each socket then gets all of its frames in one corked write: one
- * syscall per socket per batch instead of one per frame.
+ * go to every socket. Within a batch, frames are queued per socket and each
+ * socket then gets all of its frames in one corked write: one syscall per
+ * socket per batch instead of one per frame. `turn` keeps the batch open until
+ * the end of the event-loop turn, so the sender's acks (gRPC replies) and inbox
+ * deliveries (Redis reads) handled in one turn share each socket's write. A
+ * socket's frames are queued in the order they were written, and cursors move
+ * when a frame is queued, so ordering and exactly-once hold whichever path
+ * wrote first; closing a socket (`end`) first sends what is queued for it.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { InboxEntry } from '../common/inbox.js';
@@ -72,6 +77,11 @@ export class Hub {
   private batching = false;
   /** Sockets with queued frames in the current batch, in the order of their first frame. */
   private queued: Conn[] = [];
+  /** Ends the batch opened by `turn` (run from setImmediate). */
+  private readonly endTurn = (): void => {
+    this.batching = false;
+    this.flushQueued();
+  };
 
   constructor(
     private readonly hooks: HubHooks,
@@ -136,21 +146,51 @@ export class Hub {
       fn();
     } finally {
       this.batching = false;
-      const conns = this.queued;
-      this.queued = [];
-      for (const conn of conns) {
-        try {
-          this.flush(conn);
-        } catch (err) {
-          conn.outbox = null;
-          this.logger.warn({ err, conn: conn.id }, 'socket write failed');
-        }
-      }
+      this.flushQueued();
+    }
+  }
+
+  /**
+   * Runs `fn` with writes queued per socket until the end of this event-loop turn (setImmediate), joining
+   * a batch already open. Frames written by other callbacks of the same turn join the same corked writes.
+   */
+  turn(fn: () => void): void {
+    if (!this.batching) {
+      this.batching = true;
+      setImmediate(this.endTurn);
+    }
+    fn();
+  }
+
+  /** Closes a socket after sending the frames queued for it. */
+  end(conn: Conn, code: number, reason: string): void {
+    const ws = conn.ws;
+    if (conn.closed || !ws) return;
+    if (conn.outbox) this.flushOne(conn);
+    if (conn.closed) return;
+    conn.closed = true;
+    ws.end(code, reason);
+  }
+
+  private flushQueued(): void {
+    const conns = this.queued;
+    this.queued = [];
+    for (const conn of conns) this.flushOne(conn);
+  }
+
+  private flushOne(conn: Conn): void {
+    try {
+      this.flush(conn);
+    } catch (err) {
+      conn.outbox = null;
+      this.logger.warn({ err, conn: conn.id }, 'socket write failed');
     }
   }
 
   private flush(conn: Conn): void {
-    const frames = conn.outbox!;
+    const frames = conn.outbox;
+    // Already sent (a socket closed with `end` mid-batch).
+    if (!frames) return;
     conn.outbox = null;
     const ws = conn.ws;
     if (conn.closed || !ws) return;

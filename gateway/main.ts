@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     config.nodeId,
     (entry) => hub.dispatch(entry),
     logger,
-    (handle) => hub.batch(handle),
+    (handle) => hub.turn(handle),
   );
   await inbox.start();
 

@@ -242,18 +242,14 @@ export class WsEndpoints {
       conn.errorWindowStart = now;
       conn.errors = 0;
     }
-    if (++conn.errors > ERROR_BUDGET && conn.ws && !conn.closed) {
-      conn.closed = true;
-      conn.ws.end(1008, 'too many invalid events');
-    }
+    if (++conn.errors > ERROR_BUDGET) this.deps.hub.end(conn, 1008, 'too many invalid events');
   }
 
   private message(ws: WebSocket<Conn>, message: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData();
     if (message.byteLength > this.deps.config.wsMaxFrameBytes) {
       wsDropped.inc({ reason: 'frame_too_large' });
-      conn.closed = true;
-      ws.end(1009, 'frame too large');
+      this.deps.hub.end(conn, 1009, 'frame too large');
       return;
     }
     if (isBinary) {
@@ -385,8 +381,12 @@ export class WsEndpoints {
         if (chatId.startsWith('d:')) body.receiver = chatRef(chatId, conn.login).id;
         if (m.clientId) body.client_id = m.clientId;
         const json = eventJson('new_message', body);
-        // A retried client_id is acknowledged again even when this socket already has the message.
-        if (!this.deps.hub.deliver(conn, chatId, m.id, json) && m.clientId) this.deps.hub.write(conn, json);
+        const hub = this.deps.hub;
+        // Queued with this turn's other frames for the socket (one corked write). A retried client_id is
+        // acknowledged again even when this socket already has the message.
+        hub.turn(() => {
+          if (!hub.deliver(conn, chatId, m.id, json) && m.clientId) hub.write(conn, json);
+        });
       })
       .catch((err: unknown) => this.reject(conn, err, clientId || undefined));
   }
@@ -463,22 +463,13 @@ export class WsEndpoints {
 
   /** Closes every socket opened with a revoked session. */
   revoke(tokenHash: string): void {
-    for (const conn of this.deps.hub.connsOfToken(tokenHash)) {
-      if (conn.ws && !conn.closed) {
-        conn.closed = true;
-        conn.ws.end(1008, 'session revoked');
-      }
-    }
+    for (const conn of this.deps.hub.connsOfToken(tokenHash))
+      this.deps.hub.end(conn, 1008, 'session revoked');
   }
 
   /** Graceful shutdown: tell clients to reconnect elsewhere. */
   closeAll(): void {
-    for (const conn of this.deps.hub.all()) {
-      if (conn.ws && !conn.closed) {
-        conn.closed = true;
-        conn.ws.end(1001, 'server going away');
-      }
-    }
+    for (const conn of this.deps.hub.all()) this.deps.hub.end(conn, 1001, 'server going away');
   }
 }
 
