@@ -12,7 +12,7 @@ import { AppError } from '../common/errors.js';
 import { dialogPeer } from '../common/ids.js';
 import { isoTime } from '../common/time.js';
 import type { ChatState, GroupRecord, Store, UserProfile } from '../store/index.js';
-import type { Reply, RequestContext } from './http.js';
+import { JsonArrayParts, type Reply, type RequestContext } from './http.js';
 import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
 import { entryRun, type DirectoryPage, type UserDirectory } from './user-directory.js';
@@ -224,16 +224,9 @@ export class ChatList {
       }
       chunks.push(Buffer.from(JSON.stringify(entry)));
     }
-    const body = Buffer.allocUnsafe(chunks.reduce((n, c) => n + c.length + 1, 1));
-    let at = body.write('[');
-    chunks.forEach((c, i) => {
-      if (i > 0) at += body.write(',', at);
-      at += c.copy(body, at);
-    });
-    body.write(']', at);
     const headers: Record<string, string> = { 'cache-control': 'no-store' };
     if (next) headers.link = `</chats?cursor=${encodeCursor(next)}&limit=${limit}>; rel="next"`;
-    return { status: 200, body: chunks.length === 0 ? Buffer.from('[]') : body, headers };
+    return { status: 200, body: new JsonArrayParts(chunks), headers };
   };
 
   users = async (ctx: RequestContext): Promise<Reply> => {

@@ -38,8 +38,32 @@ export interface RequestContext {
 
 export interface Reply {
   status: number;
+  /** JSON-encoded (a string or Buffer is sent as it is; `JsonArrayParts` as the array of its parts). */
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/**
+ * A JSON array given as the JSON of its elements, assembled only while the
+ * response is written, in a scratch buffer reused by every response (uWS
+ * copies what it cannot send at once): a large body costs no allocation.
+ */
+export class JsonArrayParts {
+  constructor(readonly parts: readonly Buffer[]) {}
+}
+
+let scratch = Buffer.allocUnsafe(256 * 1024);
+
+function assemble(body: JsonArrayParts): Buffer {
+  const size = body.parts.reduce((n, c) => n + c.length + 1, 1) + (body.parts.length === 0 ? 1 : 0);
+  if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+  let at = scratch.write('[');
+  body.parts.forEach((c, i) => {
+    if (i > 0) at += scratch.write(',', at);
+    at += c.copy(scratch, at);
+  });
+  at += scratch.write(']', at);
+  return scratch.subarray(0, at);
 }
 
 export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
@@ -82,8 +106,9 @@ export function send(
   extra?: Record<string, string>,
 ): void {
   if (state.aborted) return;
+  const parts = reply.body instanceof JsonArrayParts ? reply.body : null;
   const body =
-    reply.body === undefined || reply.status === 204
+    reply.body === undefined || reply.status === 204 || parts
       ? ''
       : typeof reply.body === 'string' || Buffer.isBuffer(reply.body)
         ? reply.body
@@ -91,10 +116,10 @@ export function send(
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
     for (const k in SECURITY_HEADERS) res.writeHeader(k, SECURITY_HEADERS[k]!);
-    if (body.length > 0) res.writeHeader('content-type', 'application/json; charset=utf-8');
+    if (body.length > 0 || parts) res.writeHeader('content-type', 'application/json; charset=utf-8');
     if (reply.headers) for (const k in reply.headers) res.writeHeader(k, reply.headers[k]!);
     if (extra) for (const k in extra) res.writeHeader(k, extra[k]!);
-    res.end(body);
+    res.end(parts ? assemble(parts) : body);
   });
 }
 
