@@ -9,6 +9,7 @@
  * in a message: `0` connect, `2` event, `3` ack, `4` connect error, followed
  * by an optional ack id and a JSON array.
  */
+import { scanTextSender } from '../lib/gm-transport.js';
 import { RawWebSocket } from '../lib/raw-ws.js';
 import type { ChatSocket, ChatSocketHandlers, OpenOptions } from '../lib/transport.js';
 
@@ -32,15 +33,6 @@ export function decodePacket(
   const ackId = i > 2 ? Number(frame.slice(2, i)) : -1;
   const args = JSON.parse(frame.slice(i)) as unknown[];
   return { kind: type === '2' ? 'event' : 'ack', ackId, args };
-}
-
-/** The string value starting at `from` (just after its opening quote), or null if it holds an escape. */
-function plainString(s: string, from: number): string | null {
-  const end = s.indexOf('"', from);
-  if (end < 0) return null;
-  const slash = s.indexOf('\\', from);
-  if (slash >= 0 && slash < end) return null;
-  return s.slice(from, end);
 }
 
 const EVENT_PREFIX = '42["new_message",{"id":';
@@ -74,26 +66,8 @@ export function scanPeerMessage(
   if (!frame.startsWith(',"chat":{', i)) return null;
   const chatEnd = frame.indexOf('}', i);
   if (chatEnd < 0 || frame.lastIndexOf('\\', chatEnd) >= i) return null;
-  i = chatEnd + 1;
-  if (!frame.startsWith(',"text":"', i)) return null;
-  const text = plainString(frame, i + 9);
-  if (text === null) return null;
-  i += 9 + text.length + 1;
-  if (!frame.startsWith(',"sender":"', i)) return null;
-  const sender = plainString(frame, i + 11);
-  if (sender === null) return null;
-  i += 11 + sender.length + 1;
-  let clientId: string | undefined;
-  const at = frame.indexOf(',"client_id":"', i);
-  if (at >= 0) {
-    const value = plainString(frame, at + 14);
-    if (value === null) return null;
-    clientId = value;
-  } else if (frame.includes('\\', i)) {
-    return null;
-  }
-  if (!frame.endsWith('}]')) return null;
-  return { ack, id: Number(idText), text, sender, clientId };
+  const rest = scanTextSender(frame, chatEnd + 1, '}]');
+  return rest && { ack, id: Number(idText), ...rest };
 }
 
 /** Encodes an event with an ack id: `42<id>["name",arg]`. */
