@@ -105,9 +105,11 @@ export class UserDirectory {
     const users = await this.store.users.listByName(after, limit);
     const page: DirectoryPage = { users, entries: null, renderedAt: 0, presenceVersion: -1 };
     if (generation === this.generation && this.maxProfiles > 0) {
-      if (this.cachedProfiles + users.length > this.maxProfiles) this.dropPages();
+      // An empty page (any cursor a client makes up) counts as one entry, so the map stays bounded too.
+      const cost = Math.max(1, users.length);
+      if (this.cachedProfiles + cost > this.maxProfiles) this.dropPages();
       this.pages.set(key, page);
-      this.cachedProfiles += users.length;
+      this.cachedProfiles += cost;
     }
     return page;
   }
