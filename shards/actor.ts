@@ -93,12 +93,14 @@ export class ChatActor implements LeaseHolder {
   /** Id of the newest message known to be durable. */
   private durableId = 0;
   private recent: StoredMessage[] = [];
-  /** True when `recent` holds every message from recent[0].id to lastId and nothing older is missing from it by design. */
-  /** `announced` is false for messages loaded from the store: a previous owner may have died before publishing them. */
-  private readonly dedup = new Map<
-    string,
-    { message: StoredMessage; durable: Promise<void>; announced: boolean }
-  >();
+  /**
+   * The newest DEDUP_MAX (sender, client_id) pairs of the chat, so a repeated send returns the message it
+   * already stored. A send still being committed keeps its message and write; every other entry is only
+   * the message id (4,096 chats × 4,096 full messages made the heap hundreds of MB and every major GC a
+   * pause of 100+ ms): positive once this owner announced the message, negative when it was loaded from
+   * the store (a previous owner may have died before publishing it, so a repeat announces it again).
+   */
+  private readonly dedup = new Map<string, PendingSend | number>();
   private readonly marks = new Map<string, Marks>();
   private readonly topDelivered = new TopTwo();
   private readonly topRead = new TopTwo();
@@ -143,7 +145,7 @@ export class ChatActor implements LeaseHolder {
     this.lastId = (state === undefined ? states?.get(this.chatId) : state)?.lastId ?? 0;
     this.durableId = this.lastId;
     this.recent = newest.slice(-RECENT);
-    for (const m of newest) if (m.clientId) this.remember(m, Promise.resolve(), false);
+    for (const m of newest) if (m.clientId) this.remember(dedupKey(m.sender, m.clientId), -m.id);
     for (const m of marks) this.applyMarks(m);
     if (this.parsed.kind === 'group') {
       const [group, members] = await Promise.all([
@@ -210,16 +212,9 @@ export class ChatActor implements LeaseHolder {
       throw new AppError('text_too_long', `text must be 1–${MAX_TEXT} characters`, 'text');
     }
     if (clientId) {
-      const seen = this.dedup.get(dedupKey(user, clientId));
-      if (seen) {
-        await seen.durable;
-        if (!seen.announced) {
-          // Stored by an owner that may have died before fanning it out: announce it (sockets drop repeats).
-          seen.announced = true;
-          this.publishMessage(seen.message, originConn);
-        }
-        return this.view(seen.message);
-      }
+      const key = dedupKey(user, clientId);
+      const seen = this.dedup.get(key);
+      if (seen !== undefined) return this.repeat(key, seen, originConn);
     }
     this.ensureWritable();
     const message: StoredMessage = {
@@ -231,7 +226,8 @@ export class ChatActor implements LeaseHolder {
       clientId: clientId || null,
     };
     const durable = this.deps.writer.append(message, () => this.writable());
-    if (clientId) this.remember(message, durable, true);
+    const pending: PendingSend | null = clientId ? { message, durable } : null;
+    if (pending) this.remember(dedupKey(user, clientId), pending);
     this.recent.push(message);
     if (this.recent.length > RECENT * 2) this.recent = this.recent.slice(-RECENT);
     try {
@@ -246,6 +242,11 @@ export class ChatActor implements LeaseHolder {
       this.changes++;
     }
     this.publishMessage(message, originConn);
+    if (pending) {
+      // Committed and announced: keep only the id (unless the window has moved past it meanwhile).
+      const key = dedupKey(user, clientId);
+      if (this.dedup.get(key) === pending) this.dedup.set(key, message.id);
+    }
     if (this.group?.isPublic && !this.members.has(user)) {
       // A user becomes a listed member of a public group when first sending to it.
       this.members.set(user, 'member');
@@ -290,8 +291,43 @@ export class ChatActor implements LeaseHolder {
     this.onLostLease(this);
   }
 
-  private remember(message: StoredMessage, durable: Promise<void>, announced: boolean): void {
-    this.dedup.set(dedupKey(message.sender, message.clientId!), { message, durable, announced });
+  /** Answers a send whose (sender, client_id) is in the dedup window with the message stored for it. */
+  private async repeat(key: string, seen: PendingSend | number, originConn: string): Promise<MessageView> {
+    if (typeof seen !== 'number') {
+      // Still being committed by the first send, which announces it.
+      await seen.durable;
+      return this.view(seen.message);
+    }
+    const id = Math.abs(seen);
+    const message =
+      this.recentMessage(id) ??
+      (await this.deps.store.messages.history(this.chatId, { after: id - 1, limit: 1 }))[0];
+    if (message?.id !== id) throw new AppError('unavailable', 'message not found, try again');
+    if (seen < 0 && this.dedup.get(key) === seen) {
+      // Stored by an owner that may have died before fanning it out: announce it (sockets drop repeats).
+      this.dedup.set(key, id);
+      this.publishMessage(message, originConn);
+    }
+    return this.view(message);
+  }
+
+  /** The message with `id` if it is among the recent ones kept in memory. */
+  private recentMessage(id: number): StoredMessage | undefined {
+    const recent = this.recent;
+    let lo = 0;
+    let hi = recent.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = recent[mid]!;
+      if (m.id === id) return m;
+      if (m.id < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  private remember(key: string, entry: PendingSend | number): void {
+    this.dedup.set(key, entry);
     if (this.dedup.size > DEDUP_MAX) {
       const oldest = this.dedup.keys().next().value;
       if (oldest !== undefined) this.dedup.delete(oldest);
@@ -716,6 +752,12 @@ export class ChatActor implements LeaseHolder {
     await this.deps.store.groups.removeMember(group.id, login);
     this.members.delete(login);
   }
+}
+
+/** A send being committed: its message and its write. */
+interface PendingSend {
+  message: StoredMessage;
+  durable: Promise<void>;
 }
 
 function dedupKey(sender: string, clientId: string): string {

@@ -215,6 +215,48 @@ test('the same client_id twice makes one message and acknowledges the original a
   );
 });
 
+test('a client_id is recognised behind 600 newer messages and after its chat moved to another shard process', async (t) => {
+  const { gw1, gw2 } = gateways();
+  const [alice, bob] = await users(2, 'dupw');
+  const aliceWs = await open(t, `${gw1.wsUrl}/dialog/${bob!.login}/ws`, alice!);
+  const bobWs = await open(t, `${gw2.wsUrl}/dialog/${alice!.login}/ws`, bob!);
+  const clientId = newClientId();
+  sendText(aliceWs, 'the original', { clientId });
+  const first = await aliceWs.next(ackOf(clientId), EVENT_MS);
+
+  // More newer messages than a chat keeps in memory, from both sides; rounds a second apart stay
+  // within the per-user send limit (200 a second in fixed windows).
+  for (let round = 0; round < 3; round++) {
+    if (round > 0) await sleep(1000);
+    await Promise.all(
+      [aliceWs, bobWs].flatMap((ws, side) =>
+        Array.from({ length: 100 }, (_, i) => sendAndAck(ws, `filler ${side}.${round}.${i}`, {}, EVENT_MS)),
+      ),
+    );
+  }
+  sendText(aliceWs, 'a new text', { clientId });
+  const behind = await aliceWs.next(ackOf(clientId), EVENT_MS);
+  assert.equal(behind.payload.id, first.payload.id, 'acknowledged with the original id');
+  assert.equal(behind.payload.text, 'the original', 'and the original text');
+
+  // The owning shard goes away: the next owner loads the chat from the store and still knows the client_id.
+  for (const shard of cluster().shards) await cluster().restart(shard);
+  sendText(aliceWs, 'a new text', { clientId });
+  const moved = await aliceWs.next(ackOf(clientId), EVENT_MS);
+  assert.equal(moved.payload.id, first.payload.id, 'acknowledged with the original id by the new owner');
+  assert.equal(moved.payload.text, 'the original');
+
+  await sleep(QUIET_MS);
+  const originals = messagesOf(bobWs, dialog(alice!.login)).filter((m) => m.payload.text === 'the original');
+  assert.equal(originals.length, 1, 'the receiver got the original once');
+  const history = await historyAfter(api(gw2.url), bob!, `/dialog/${alice!.login}`);
+  assert.equal(history.length, 601, 'one stored message per client_id');
+  assert.deepEqual(
+    history.filter((m) => m.text === 'the original').map((m) => m.id),
+    [first.payload.id],
+  );
+});
+
 test('delivered and read reach the sender and history; read implies delivered; marks never go back', async (t) => {
   const { gw1, gw2 } = gateways();
   const [alice, bob] = await users(2, 'st');
