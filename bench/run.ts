@@ -18,7 +18,7 @@
  *   --no-build              do not run `npm run build` before starting the local cluster
  *   --out DIR               where results go (default bench/results)
  *   --report FILE.json      only re-render the .md and .html of an earlier run
- *   --pairs N --window N --rate N --duration S --members N --fanout-rate N
+ *   --pairs N --window N --rate N --duration S --members N --fanout-window N --fanout-rate N
  *   --connections N --hold S --clients N --writers N --rest-duration S
  */
 import { spawnSync } from 'node:child_process';
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     dialogMs: optional(args, 'duration', 1000),
     fanoutMs: optional(args, 'duration', 1000),
     fanoutMembers: optional(args, 'members'),
+    fanoutWindow: optional(args, 'fanout-window'),
     fanoutRate: optional(args, 'fanout-rate'),
     connections: optional(args, 'connections'),
     holdMs: optional(args, 'hold', 1000),
