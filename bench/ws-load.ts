@@ -4,7 +4,7 @@
  * deployment (`--target URL[,URL]`), or the Socket.IO peer (`--peer`).
  *
  *   dialog       --mode saturate|rate --pairs 100 --window 8 --rate 2000 --duration 20 --size 64 --procs 1
- *   fanout       --mode saturate|rate --members 1000 --window 4 --rate 20 --duration 15
+ *   fanout       --mode saturate|rate --members 1000 --window 16 --rate 20 --duration 15
  *   connections  --count 100000 --hold 10 --heartbeat 30 [--gateway 2]
  *   reconnect    --clients 10000 --writers 10 [--cold] [--depth N]
  *                (--cold: restart the shards before the storm, so every chat is activated again during it;
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
         u,
         {
           mode: args.string('mode') === 'rate' ? 'rate' : 'saturate',
-          window: args.number('window', 4),
+          window: args.number('window', 16),
           rate: args.number('rate', 20),
           durationMs,
           graceMs,

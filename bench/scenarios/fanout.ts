@@ -28,7 +28,7 @@ import {
 
 export interface FanoutOptions {
   mode: 'saturate' | 'rate';
-  /** Messages in flight (saturate). @default 4 */
+  /** Messages in flight (saturate). @default 16 */
   window?: number;
   /** Messages per second (rate). @default 100 */
   rate?: number;
@@ -113,7 +113,7 @@ export async function runFanout(
   const receivers = members.slice(1);
   if (!sender || receivers.length === 0) throw new Error('fan-out needs a sender and at least one receiver');
   const R = receivers.length;
-  const window = opts.window ?? 4;
+  const window = opts.window ?? 16;
   const size = opts.size ?? 64;
   const graceMs = opts.graceMs ?? 5000;
   const ids = new ClientIds(crypto.randomBytes(4).toString('hex'));
