@@ -250,7 +250,7 @@ export async function runDialog(
       }
       reject(
         new Error(
-          `warm-up: ${left} of ${n} pairs unfinished after 30 s (${acked} acknowledged, ${delivered} delivered, errors ${JSON.stringify(errors)})`,
+          `warm-up: ${left} of ${n} pairs unfinished after 30 s (${acked} acknowledged, ${delivered} delivered, errors ${JSON.stringify(errors)}, ${closed} sockets closed by the server)`,
         ),
       );
     }, 30_000);
