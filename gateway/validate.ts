@@ -3,6 +3,7 @@
  * function returns the clean value or throws an AppError naming the field.
  */
 import { AppError, invalidField } from '../common/errors.js';
+import { longerThan } from '../common/text.js';
 
 export const LOGIN_RE = /^[a-z0-9_.-]{3,32}$/;
 // eslint-disable-next-line no-control-regex
@@ -79,9 +80,9 @@ export function historyPaging(query: URLSearchParams): Paging {
 /** Message text: 1–4096 characters (code points). */
 export function messageText(value: unknown): string {
   if (typeof value !== 'string') throw new AppError('invalid_field', 'text must be a string', 'text');
-  const length = [...value].length;
-  if (length === 0) throw new AppError('invalid_field', 'text must not be empty', 'text');
-  if (length > 4096) throw new AppError('text_too_long', 'text must be at most 4096 characters', 'text');
+  if (value.length === 0) throw new AppError('invalid_field', 'text must not be empty', 'text');
+  if (longerThan(value, 4096))
+    throw new AppError('text_too_long', 'text must be at most 4096 characters', 'text');
   return value;
 }
 

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../common/errors.js';
 import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
+import { longerThan } from '../common/text.js';
 import type {
   ChatState,
   GroupMemberRecord,
@@ -208,7 +209,7 @@ export class ChatActor implements LeaseHolder {
 
   async send(user: string, text: string, clientId: string, originConn: string): Promise<MessageView> {
     this.requireRead(user);
-    if (typeof text !== 'string' || text.length === 0 || [...text].length > MAX_TEXT) {
+    if (typeof text !== 'string' || text.length === 0 || longerThan(text, MAX_TEXT)) {
       throw new AppError('text_too_long', `text must be 1–${MAX_TEXT} characters`, 'text');
     }
     if (clientId) {
