@@ -48,6 +48,11 @@ export interface Conn {
   typingAt: Map<string, number> | null;
   /** Frames queued for this socket during the current batch (null when none). */
   outbox: Frame[] | null;
+  /**
+   * Settles when the sends of this socket that wait for the rate limiter have been handed on (null when
+   * none waits): later sends queue behind it, so the chat stores a socket's messages in the order sent.
+   */
+  sendGate: Promise<void> | null;
 }
 
 export interface HubHooks {
@@ -111,6 +116,14 @@ export class Hub {
 
   connsOfToken(tokenHash: string): Conn[] {
     return [...(this.byToken.get(tokenHash) ?? [])];
+  }
+
+  /** Some socket that is open, if any. */
+  anyOpen(): WebSocket<Conn> | undefined {
+    for (const conns of this.byUser.values()) {
+      for (const c of conns) if (c.ws && !c.closed) return c.ws;
+    }
+    return undefined;
   }
 
   all(): Conn[] {

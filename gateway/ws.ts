@@ -136,10 +136,43 @@ export class WsEndpoints {
           return;
         }
         this.addresses.set(conn, address);
-        res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
+        this.accept(res, conn, key, protocol, extensions, context);
       },
       (err: unknown) => send(res, state, errorReply(toAppError(err))),
     );
+  }
+
+  /**
+   * Completes an upgrade that was authorised asynchronously. uWS v20.30 has a bug on the usual path,
+   * `res.cork(() => res.upgrade(...))`: when the upgrade reallocates the socket in place, the code that runs
+   * after the cork callback reads the new WebSocket's memory as HTTP response state and may shut the socket
+   * down right after the 101 (strace: the 101, `shutdown`, `close`; the client sees 1006). `res.cork` skips that
+   * code when another socket is corked, so the upgrade runs inside the cork of an open WebSocket when this
+   * gateway has one. Without one it runs uncorked, which is correct but makes uWS print a warning.
+   */
+  private accept(
+    res: HttpResponse,
+    conn: Conn,
+    key: string,
+    protocol: string,
+    extensions: string,
+    context: us_socket_context_t,
+  ): void {
+    let done = false;
+    const upgrade = () => {
+      done = true;
+      res.upgrade(conn, key, protocol, extensions, context);
+    };
+    const anchor = this.deps.hub.anyOpen();
+    if (anchor) {
+      try {
+        anchor.cork(() => res.cork(upgrade));
+      } catch (err) {
+        // The anchor closed under us before the upgrade ran: upgrade without it.
+        if (done) throw err;
+      }
+    }
+    if (!done) upgrade();
   }
 
   private async prepare(
@@ -170,6 +203,7 @@ export class WsEndpoints {
       errorWindowStart: Date.now(),
       typingAt: null,
       outbox: null,
+      sendGate: null,
     };
     if (kind === 'dialog') {
       const peer = v.pathLogin(param);
@@ -365,9 +399,21 @@ export class WsEndpoints {
         { case: 'send', value: { text, clientId, originConn: conn.id, originNode: this.deps.node } },
         !!clientId,
       );
-    // Usually allowed from this gateway's reservation at once, without a Redis call or a promise hop.
+    // Usually allowed from this gateway's reservation at once, without a Redis call or a promise hop. A send
+    // that must wait (for budget from Redis, or behind an earlier send of this socket that waits) holds back
+    // the socket's later sends, so they reach the shard in the order they were sent.
     const allowed = this.sendAllowed(conn);
-    (allowed ? allowed.then(call) : call())
+    const before = conn.sendGate;
+    const gate = before ? before.then(() => allowed) : allowed;
+    const sent = gate ? gate.then(call) : call();
+    if (gate) {
+      const tail = gate.then(noop, noop);
+      conn.sendGate = tail;
+      void tail.then(() => {
+        if (conn.sendGate === tail) conn.sendGate = null;
+      });
+    }
+    sent
       .then((result) => {
         const m = expect(result, 'sent');
         const body: Record<string, unknown> = {
@@ -480,3 +526,5 @@ function decodeURIComponentSafe(s: string): string {
     return s;
   }
 }
+
+function noop(): void {}

@@ -27,7 +27,7 @@ export function openSqliteDatabase(path: string): Database.Database {
   const db = new Database(path);
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.pragma('journal_mode = WAL');
+    enableWal(db);
     db.pragma('synchronous = FULL');
     // Checkpoint every ~40 MB of WAL instead of every 4 MB: batches touch pages of many chats,
     // and a longer interval writes each hot page back once per checkpoint, not once per few
@@ -40,5 +40,25 @@ export function openSqliteDatabase(path: string): Database.Database {
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/**
+ * Switches the file to WAL. When several processes open a new file at once, SQLite can answer the switch
+ * (which needs an exclusive lock) with SQLITE_BUSY at once instead of waiting in the busy handler, to avoid
+ * a deadlock between connections that each hold a read lock; so the switch is retried for up to
+ * BUSY_TIMEOUT_MS, like any other statement waiting for a lock.
+ */
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, 5 + Math.random() * 20);
+    }
   }
 }
