@@ -212,8 +212,8 @@ export class ChatActor implements LeaseHolder {
     if (typeof text !== 'string' || text.length === 0 || longerThan(text, MAX_TEXT)) {
       throw new AppError('text_too_long', `text must be 1–${MAX_TEXT} characters`, 'text');
     }
-    if (clientId) {
-      const key = dedupKey(user, clientId);
+    const key = clientId ? dedupKey(user, clientId) : '';
+    if (key) {
       const seen = this.dedup.get(key);
       if (seen !== undefined) return this.repeat(key, seen, originConn);
     }
@@ -227,8 +227,8 @@ export class ChatActor implements LeaseHolder {
       clientId: clientId || null,
     };
     const durable = this.deps.writer.append(message, () => this.writable());
-    const pending: PendingSend | null = clientId ? { message, durable } : null;
-    if (pending) this.remember(dedupKey(user, clientId), pending);
+    const pending: PendingSend | null = key ? { message, durable } : null;
+    if (pending) this.remember(key, pending);
     this.recent.push(message);
     if (this.recent.length > RECENT * 2) this.recent = this.recent.slice(-RECENT);
     try {
@@ -243,11 +243,8 @@ export class ChatActor implements LeaseHolder {
       this.changes++;
     }
     this.publishMessage(message, originConn);
-    if (pending) {
-      // Committed and announced: keep only the id (unless the window has moved past it meanwhile).
-      const key = dedupKey(user, clientId);
-      if (this.dedup.get(key) === pending) this.dedup.set(key, message.id);
-    }
+    // Committed and announced: keep only the id (unless the window has moved past it meanwhile).
+    if (pending && this.dedup.get(key) === pending) this.dedup.set(key, message.id);
     if (this.group?.isPublic && !this.members.has(user)) {
       // A user becomes a listed member of a public group when first sending to it.
       this.members.set(user, 'member');
