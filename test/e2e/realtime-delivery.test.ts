@@ -257,6 +257,23 @@ test('a client_id is recognised behind 600 newer messages and after its chat mov
   );
 });
 
+test('a burst from one socket is stored in the order sent while sends wait for the rate limiter', async (t) => {
+  const { gw1 } = gateways();
+  const [alice, bob] = await users(2, 'ord');
+  const aliceWs = await open(t, `${gw1.wsUrl}/dialog/${bob!.login}/ws`, alice!);
+  // 150 sends at once, under the default limit of 200 a second: the gateway takes the per-user budget from
+  // Redis a tenth (20) at a time, so most of these sends wait for a reservation before going on.
+  const clientIds = Array.from({ length: 150 }, () => newClientId());
+  clientIds.forEach((clientId, i) => sendText(aliceWs, `burst ${i}`, { clientId }));
+  const acks = await Promise.all(clientIds.map((clientId) => aliceWs.next(ackOf(clientId), EVENT_MS)));
+  const ids = acks.map((a) => a.payload.id as number);
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 150 }, (_, i) => ids[0]! + i),
+    'ids follow the order of sending',
+  );
+});
+
 test('delivered and read reach the sender and history; read implies delivered; marks never go back', async (t) => {
   const { gw1, gw2 } = gateways();
   const [alice, bob] = await users(2, 'st');
