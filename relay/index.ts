@@ -48,6 +48,10 @@ export type RedeliveryQueue = Queue<RedeliverJob>;
 /**
  * The producer side of the redeliver queue. `connection` is the caller's
  * ioredis connection; the queue does not close it. Close the queue on shutdown.
+ * Give it a connection of its own, not one that carries hot-path commands:
+ * BullMQ defines its ~60 scripts on the connection, and ioredis copies every
+ * defined script onto each pipeline it builds (auto-pipelining builds one per
+ * event-loop turn), which made each pipeline ten times as expensive.
  */
 export function openRedeliveryQueue(connection: Redis, keys: Keys): RedeliveryQueue {
   return new Queue<RedeliverJob>(REDELIVER_QUEUE, { connection, prefix: keys.bullPrefix() });

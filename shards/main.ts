@@ -50,7 +50,10 @@ async function main(): Promise<void> {
     config.leaseTtlMs,
   );
   const relay = createRelayClient(config.relayAddr);
-  const redeliveryQueue = openRedeliveryQueue(redis, keys);
+  // A connection of its own: BullMQ's scripts on `redis` would slow every pipeline the fan-out builds.
+  const queueRedis = redis.duplicate({ enableAutoPipelining: false });
+  queueRedis.on('error', (err) => logger.warn({ err }, 'redis error (redelivery queue)'));
+  const redeliveryQueue = openRedeliveryQueue(queueRedis, keys);
   const fanout = new Fanout(
     redis,
     keys,
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     relay.close();
     await redeliveryQueue.close().catch(() => undefined);
+    queueRedis.disconnect();
     await store.close();
     await ops.close();
     redis.disconnect();
