@@ -114,6 +114,11 @@ export class Hub {
     else removeFrom(this.byChat, conn.chatId!, conn);
   }
 
+  /** How many sockets of `login` are open on this gateway. */
+  socketsOf(login: string): number {
+    return this.byUser.get(login)?.size ?? 0;
+  }
+
   connsOfToken(tokenHash: string): Conn[] {
     return [...(this.byToken.get(tokenHash) ?? [])];
   }

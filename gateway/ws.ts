@@ -64,6 +64,8 @@ export class WsEndpoints {
   private readonly buckets = new Map<string, Bucket>();
   /** Each socket's client address, for the per-address send limit. */
   private readonly addresses = new WeakMap<Conn, string>();
+  /** Sockets per user being authorised (from the session check until the upgrade completes or fails). */
+  private readonly opening = new Map<string, number>();
   private readonly ownOrigins: Set<string>;
 
   constructor(private readonly deps: WsDeps) {
@@ -129,17 +131,47 @@ export class WsEndpoints {
     res.onAborted(() => {
       state.aborted = true;
     });
-    this.prepare(kind, param, headers, query).then(
+    let opening: string | null = null;
+    const settle = () => {
+      if (opening !== null) this.noteOpening(opening, -1);
+      opening = null;
+    };
+    this.prepare(kind, param, headers, query, (login) => {
+      opening = login;
+      this.noteOpening(login, 1);
+    }).then(
       (conn) => {
-        if (state.aborted) {
-          void this.release(conn);
-          return;
+        try {
+          if (state.aborted) {
+            void this.release(conn);
+            return;
+          }
+          this.addresses.set(conn, address);
+          // uWS calls `open` from within the upgrade, so the socket is in the hub when this returns.
+          this.accept(res, conn, key, protocol, extensions, context);
+        } finally {
+          settle();
         }
-        this.addresses.set(conn, address);
-        this.accept(res, conn, key, protocol, extensions, context);
       },
-      (err: unknown) => send(res, state, errorReply(toAppError(err))),
+      (err: unknown) => {
+        settle();
+        send(res, state, errorReply(toAppError(err)));
+      },
     );
+  }
+
+  private noteOpening(login: string, delta: 1 | -1): void {
+    const n = (this.opening.get(login) ?? 0) + delta;
+    if (n > 0) this.opening.set(login, n);
+    else this.opening.delete(login);
+  }
+
+  /**
+   * Whether `conn` is its user's only socket on this gateway, with none being opened: then the fan-out of
+   * its sends need not come back here (the socket gets its acknowledgement from the send itself).
+   */
+  private soleSocket(conn: Conn): boolean {
+    return this.deps.hub.socketsOf(conn.login) === 1 && !this.opening.has(conn.login);
   }
 
   /**
@@ -180,6 +212,7 @@ export class WsEndpoints {
     param: string,
     headers: RequestContext['headers'],
     query: URLSearchParams,
+    onLogin: (login: string) => void,
   ): Promise<Conn> {
     const { sessions, shards, store, presence } = this.deps;
     const session = await sessions.resolve(presentedToken({ headers, query }, true));
@@ -187,6 +220,7 @@ export class WsEndpoints {
     if (!this.originAllowed(headers.origin, headers.host))
       throw new AppError('origin_not_allowed', 'origin not allowed');
     const login = session.login;
+    onLogin(login);
     const conn: Conn = {
       id: `${this.deps.node}/${++this.seq}`,
       login,
@@ -396,7 +430,16 @@ export class WsEndpoints {
       this.deps.shards.call(
         chatId,
         conn.login,
-        { case: 'send', value: { text, clientId, originConn: conn.id, originNode: this.deps.node } },
+        {
+          case: 'send',
+          value: {
+            text,
+            clientId,
+            originConn: conn.id,
+            originNode: this.deps.node,
+            originSole: this.soleSocket(conn),
+          },
+        },
         !!clientId,
       );
     // Usually allowed from this gateway's reservation at once, without a Redis call or a promise hop. A send

@@ -207,7 +207,17 @@ export class ChatActor implements LeaseHolder {
 
   // ---- messages
 
-  async send(user: string, text: string, clientId: string, originConn: string): Promise<MessageView> {
+  /**
+   * Stores a message and fans it out. `origin` is the sending socket (its gateway gets the acknowledgement
+   * from the reply); `soleNode`, when set, is that socket's gateway, where the sender has no other socket.
+   */
+  async send(
+    user: string,
+    text: string,
+    clientId: string,
+    originConn: string,
+    soleNode = '',
+  ): Promise<MessageView> {
     this.requireRead(user);
     if (typeof text !== 'string' || text.length === 0 || longerThan(text, MAX_TEXT)) {
       throw new AppError('text_too_long', `text must be 1–${MAX_TEXT} characters`, 'text');
@@ -242,7 +252,7 @@ export class ChatActor implements LeaseHolder {
       this.durableId = message.id;
       this.changes++;
     }
-    this.publishMessage(message, originConn);
+    this.publishMessage(message, originConn, soleNode);
     // Committed and announced: keep only the id (unless the window has moved past it meanwhile).
     if (pending && this.dedup.get(key) === pending) this.dedup.set(key, message.id);
     if (this.group?.isPublic && !this.members.has(user)) {
@@ -255,7 +265,7 @@ export class ChatActor implements LeaseHolder {
     return this.view(message);
   }
 
-  private publishMessage(message: StoredMessage, originConn: string): void {
+  private publishMessage(message: StoredMessage, originConn: string, soleNode = ''): void {
     const payload: Record<string, unknown> = {
       id: message.id,
       text: message.text,
@@ -271,6 +281,7 @@ export class ChatActor implements LeaseHolder {
       chatId: this.chatId,
       users: audience,
       excludeConn: originConn,
+      ...(soleNode ? { skip: { user: message.sender, node: soleNode } } : {}),
       payload: JSON.stringify(payload),
       storedAtMs: message.time,
       onOffline:

@@ -23,6 +23,11 @@ export type RouteResolver = (logins: readonly string[]) => Promise<Map<string, s
 export interface FanoutEvent extends InboxEntry {
   /** Called with the users that have no live connection anywhere (new_message only). */
   onOffline?: (logins: string[]) => void;
+  /**
+   * A user whose entry for one gateway is not needed: the sender's, on the gateway of the sending socket
+   * when it is the sender's only socket there (it has the message from its acknowledgement).
+   */
+  skip?: { user: string; node: string };
 }
 
 export class Fanout {
@@ -129,7 +134,7 @@ export class Fanout {
       else perGateway.set(node, [entry]);
     };
     for (const e of events) {
-      const { onOffline, ...entry } = e;
+      const { onOffline, skip, ...entry } = e;
       if (entry.users === '*') {
         for (const node of gateways) add(node, entry);
         continue;
@@ -143,6 +148,7 @@ export class Fanout {
           continue;
         }
         for (const node of nodes) {
+          if (skip && node === skip.node && u === skip.user) continue;
           const list = perNode.get(node);
           if (list) list.push(u);
           else perNode.set(node, [u]);

@@ -152,7 +152,8 @@ export class Shard {
     const op = request.op;
     switch (op.case) {
       case 'send': {
-        const m = await actor.send(user, op.value.text, op.value.clientId, op.value.originConn);
+        const { text, clientId, originConn, originNode, originSole } = op.value;
+        const m = await actor.send(user, text, clientId, originConn, originSole ? originNode : '');
         messagesAccepted.inc({ kind: request.chatId.startsWith('d:') ? 'dialog' : 'group' });
         return { case: 'sent', value: toChatMessage(m) };
       }

@@ -8,6 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
+import { decodeInboxEntries } from '../../common/inbox.js';
+import { Keys } from '../../common/keys.js';
 import {
   api,
   connectWs,
@@ -107,6 +110,57 @@ test('dialog across gateways: ack with client_id to the sender socket, the messa
   assert.equal(messagesOf(aliceAll, dialog(bob!.login)).length, 1);
   assert.equal(messagesOf(bobDialog, dialog(alice!.login)).length, 1);
   assert.equal(messagesOf(bobAll, dialog(alice!.login)).length, 1);
+});
+
+test("a sender's only socket on a gateway costs that gateway no inbox entry; a second socket there gets the message", async (t) => {
+  const { gw1, gw2 } = gateways();
+  const [alice, bob] = await users(2, 'sole');
+  const redis = new Redis(cluster().redis.url, { maxRetriesPerRequest: null });
+  t.after(() => redis.disconnect());
+  const inbox = new Keys(cluster().prefix).inbox(gw1.name);
+  const toBob = dialog(bob!.login);
+  const fromAlice = dialog(alice!.login);
+  /** new_message events of this dialog for alice written to gateway 1's inbox after stream id `from`. */
+  const entriesForAlice = async (from: string) => {
+    const rows = await redis.xrange(inbox, `(${from}`, '+');
+    return rows
+      .flatMap(([, fields]) => decodeInboxEntries(fields))
+      .filter(
+        (e) =>
+          e.type === 'new_message' &&
+          e.chatId.includes(alice!.login) &&
+          e.chatId.includes(bob!.login) &&
+          (e.users === '*' || e.users.includes(alice!.login)),
+      );
+  };
+  const lastId = async () => (await redis.xrevrange(inbox, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+
+  const aliceDialog = await open(t, `${gw1.wsUrl}/dialog/${bob!.login}/ws`, alice!);
+  const bobWs = await open(t, `${gw2.wsUrl}/dialog/${alice!.login}/ws`, bob!);
+
+  let from = await lastId();
+  await sendAndAck(aliceDialog, 'only socket here');
+  await bobWs.next(messageIn(fromAlice, 'only socket here'), EVENT_MS);
+  await sleep(QUIET_MS); // the fan-out writes both gateways' entries in one pipeline; let it land
+  assert.deepEqual(await entriesForAlice(from), [], 'no entry for alice on the gateway of her only socket');
+
+  // A second socket of alice on the same gateway: the message must reach it through the inbox.
+  const aliceAll = await open(t, `${gw1.wsUrl}/chats/ws`, alice!);
+  from = await lastId();
+  const ack = await sendAndAck(aliceDialog, 'two sockets here');
+  const copy = await aliceAll.next(messageIn(toBob, 'two sockets here'), EVENT_MS);
+  assert.equal(copy.payload.id, ack.payload.id);
+  await bobWs.next(messageIn(fromAlice, 'two sockets here'), EVENT_MS);
+  assert.equal(
+    (await entriesForAlice(from)).length,
+    1,
+    'one entry for alice while she has two sockets there',
+  );
+
+  await sleep(QUIET_MS);
+  assert.equal(messagesOf(aliceDialog, toBob).length, 2, 'the sending socket: only its two acks');
+  assert.equal(messagesOf(aliceAll, toBob).length, 1);
+  assert.equal(messagesOf(bobWs, fromAlice).length, 2);
 });
 
 test('dialog with concurrent senders on both gateways: one order, strictly increasing ids, once per socket', async (t) => {
