@@ -38,8 +38,10 @@ export function parseChatId(chatId: string): ParsedChat | null {
 
 /** For a dialog chat id, the participant that is not `self`. */
 export function dialogPeer(chatId: string, self: string): string {
-  const [, a, b] = chatId.split(':');
-  return a === self ? b! : a!;
+  // "d:<a>:<b>"; logins contain no ':'. Sliced without split: this runs for every dialog event.
+  const sep = chatId.indexOf(':', 2);
+  const selfIsA = sep - 2 === self.length && chatId.startsWith(self, 2);
+  return selfIsA ? chatId.slice(sep + 1) : chatId.slice(2, sep);
 }
 
 export const GROUP_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;

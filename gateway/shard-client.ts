@@ -46,10 +46,40 @@ const RECONNECT_BACKOFF = {
   'grpc.max_reconnect_backoff_ms': 2_000,
 };
 
+/** How often a connection looks for requests past their deadline (one timer, not one per request). */
+const SWEEP_MS = 100;
+
 interface Pending {
   resolve: (r: ShardResponse) => void;
   reject: (e: AppError) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() when it was sent, and when it times out. */
+  started: number;
+  deadline: number;
+  /** Metric label: "Exchange/<op>". */
+  method: string;
+}
+
+/** gm_grpc_client_handling_seconds children by method and code, so a request costs no label lookup. */
+const callSeconds = new Map<string, { observe(seconds: number): void }>();
+
+function observeCall(p: Pending, code: string): void {
+  const key = `${p.method} ${code}`;
+  let child = callSeconds.get(key);
+  if (!child) {
+    child = grpcClientSeconds.labels({ method: p.method, code });
+    callSeconds.set(key, child);
+  }
+  child.observe((performance.now() - p.started) / 1000);
+}
+
+function settle(p: Pending, response: ShardResponse): void {
+  observeCall(p, response.error ? response.error.code : 'OK');
+  p.resolve(response);
+}
+
+function fail(p: Pending, err: AppError): void {
+  observeCall(p, err.code);
+  p.reject(err);
 }
 
 class ShardConnection {
@@ -62,12 +92,27 @@ class ShardConnection {
   private outbox: RequestInit[] = [];
   private scheduled = false;
   private seq = 0;
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     readonly address: string,
     private readonly logger: Logger,
   ) {
     this.client = createClient(ShardService, address, RECONNECT_BACKOFF);
+  }
+
+  /** Rejects the requests past their deadline; runs while any request is pending. */
+  private sweep(): void {
+    const now = performance.now();
+    for (const [seq, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(seq);
+      fail(p, new AppError('unavailable', 'shard did not answer in time'));
+    }
+    if (this.pending.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
   }
 
   private open(): grpc.ClientDuplexStream<MessageInitShape<typeof ExchangeRequestSchema>, ExchangeResponse> {
@@ -78,8 +123,7 @@ class ShardConnection {
         const p = this.pending.get(response.seq);
         if (!p) continue;
         this.pending.delete(response.seq);
-        clearTimeout(p.timer);
-        p.resolve(response);
+        settle(p, response);
       }
     });
     const broken = () => {
@@ -87,10 +131,7 @@ class ShardConnection {
       this.stream = null;
       const lost = [...this.pending.values()];
       this.pending.clear();
-      for (const p of lost) {
-        clearTimeout(p.timer);
-        p.reject(new AppError('unavailable', 'shard connection lost'));
-      }
+      for (const p of lost) fail(p, new AppError('unavailable', 'shard connection lost'));
     };
     stream.on('error', (err: Error) => {
       this.logger.debug({ err, shard: this.address }, 'shard stream error');
@@ -102,27 +143,17 @@ class ShardConnection {
     return stream;
   }
 
-  request(req: Omit<RequestInit, 'seq'>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ShardResponse> {
-    // Timed per operation on the Exchange stream (method label "Exchange/<op>").
-    const stop = grpcClientSeconds.startTimer({ method: `Exchange/${req.op?.case ?? 'none'}` });
+  request(req: RequestInit, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ShardResponse> {
     return new Promise<ShardResponse>((resolve, reject) => {
       this.seq = (this.seq + 1) >>> 0 || 1;
       const seq = this.seq;
-      const timer = setTimeout(() => {
-        if (this.pending.delete(seq)) reject(new AppError('unavailable', 'shard did not answer in time'));
-      }, timeoutMs);
-      this.pending.set(seq, {
-        resolve: (r) => {
-          stop({ code: r.error ? r.error.code : 'OK' });
-          resolve(r);
-        },
-        reject: (e) => {
-          stop({ code: e.code });
-          reject(e);
-        },
-        timer,
-      });
-      this.outbox.push({ ...req, seq });
+      const started = performance.now();
+      // Timed per operation on the Exchange stream (method label "Exchange/<op>").
+      const method = `Exchange/${req.op?.case ?? 'none'}`;
+      this.pending.set(seq, { resolve, reject, started, deadline: started + timeoutMs, method });
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
+      req.seq = seq;
+      this.outbox.push(req);
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -143,13 +174,14 @@ class ShardConnection {
         const p = this.pending.get(r.seq!);
         if (!p) continue;
         this.pending.delete(r.seq!);
-        clearTimeout(p.timer);
-        p.reject(new AppError('unavailable', 'shard connection lost'));
+        fail(p, new AppError('unavailable', 'shard connection lost'));
       }
     }
   }
 
   close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     this.stream?.end();
     this.client.close();
   }
@@ -197,7 +229,7 @@ export class ShardClient {
         try {
           // A retry never outlives the call's deadline.
           const timeoutMs = Math.max(1, Math.min(REQUEST_TIMEOUT_MS, deadline - Date.now()));
-          response = await this.connection(owner.address).request({ chatId, user, op }, timeoutMs);
+          response = await this.connection(owner.address).request({ seq: 0, chatId, user, op }, timeoutMs);
         } catch (err) {
           if (!idempotent) throw retryable(err);
           retry = true;

@@ -459,15 +459,16 @@ export class WsEndpoints {
     sent
       .then((result) => {
         const m = expect(result, 'sent');
+        const chat = chatRef(chatId, conn.login);
         const body: Record<string, unknown> = {
-          chat: chatRef(chatId, conn.login),
+          chat,
           id: m.id,
           text: m.text,
           sender: m.sender,
           status: STATUS_NAME[m.status],
           time: isoTime(m.timeMs),
         };
-        if (chatId.startsWith('d:')) body.receiver = chatRef(chatId, conn.login).id;
+        if (chat.type === 'dialog') body.receiver = chat.id;
         if (m.clientId) body.client_id = m.clientId;
         const json = eventJson('new_message', body);
         const hub = this.deps.hub;
