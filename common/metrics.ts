@@ -17,6 +17,20 @@ function counter<L extends string>(name: string, help: string, labelNames: reado
 function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
   return new client.Gauge<L>({ name, help, labelNames, registers: [registry] });
 }
+/**
+ * `metric.labels(...)` children cached by their label values (one or two), for hot paths: prom-client
+ * otherwise hashes the label object on every `inc` or `observe`.
+ */
+export function childCache<C>(child: (a: string, b: string) => C): (a: string, b?: string) => C {
+  const cache = new Map<string, C>();
+  return (a, b = '') => {
+    const key = `${a}\u0000${b}`;
+    let c = cache.get(key);
+    if (!c) cache.set(key, (c = child(a, b)));
+    return c;
+  };
+}
+
 function histogram<L extends string>(
   name: string,
   help: string,

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, isErrorCode } from '../common/errors.js';
-import { grpcClientSeconds } from '../common/metrics.js';
+import { childCache, grpcClientSeconds } from '../common/metrics.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/time.js';
 import { createClient, type ServiceClient } from '../proto/grpc.js';
@@ -59,17 +59,10 @@ interface Pending {
   method: string;
 }
 
-/** gm_grpc_client_handling_seconds children by method and code, so a request costs no label lookup. */
-const callSeconds = new Map<string, { observe(seconds: number): void }>();
+const callSeconds = childCache((method, code) => grpcClientSeconds.labels({ method, code }));
 
 function observeCall(p: Pending, code: string): void {
-  const key = `${p.method} ${code}`;
-  let child = callSeconds.get(key);
-  if (!child) {
-    child = grpcClientSeconds.labels({ method: p.method, code });
-    callSeconds.set(key, child);
-  }
-  child.observe((performance.now() - p.started) / 1000);
+  callSeconds(p.method, code).observe((performance.now() - p.started) / 1000);
 }
 
 function settle(p: Pending, response: ShardResponse): void {

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError } from '../common/errors.js';
 import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
 import { longerThan } from '../common/text.js';
+import { isoTime } from '../common/time.js';
 import type {
   ChatState,
   GroupMemberRecord,
@@ -175,6 +176,9 @@ export class ChatActor implements LeaseHolder {
     this.dialogUsersExist = profiles.size === 2;
   }
 
+  /** `writable` as a value, for the group writer's check before each batch. */
+  private readonly stillWritable = (): boolean => this.writable();
+
   private writable(): boolean {
     return !this.closed && Date.now() < this.validUntil;
   }
@@ -236,7 +240,7 @@ export class ChatActor implements LeaseHolder {
       time: Date.now(),
       clientId: clientId || null,
     };
-    const durable = this.deps.writer.append(message, () => this.writable());
+    const durable = this.deps.writer.append(message, this.stillWritable);
     const pending: PendingSend | null = key ? { message, durable } : null;
     if (pending) this.remember(key, pending);
     this.recent.push(message);
@@ -271,7 +275,7 @@ export class ChatActor implements LeaseHolder {
       text: message.text,
       sender: message.sender,
       status: 'sent',
-      time: new Date(message.time).toISOString(),
+      time: isoTime(message.time),
     };
     if (this.parsed.kind === 'dialog') payload.receiver = dialogPeer(this.chatId, message.sender);
     if (message.clientId) payload.client_id = message.clientId;
@@ -494,7 +498,8 @@ export class ChatActor implements LeaseHolder {
   private async raiseMany(
     updates: readonly { user: string; deliveredId: number; readId: number }[],
   ): Promise<void> {
-    const before = this.statusSnapshot();
+    // Only group statuses compare against the top marks before the batch.
+    const before = this.parsed.kind === 'dialog' ? null : this.statusSnapshot();
     const changed: { user: string; prev: Marks; next: Marks }[] = [];
     for (const u of updates) {
       const prev = this.marks.get(u.user) ?? { login: u.user, deliveredId: 0, readId: 0 };
@@ -509,7 +514,8 @@ export class ChatActor implements LeaseHolder {
     if (changed.length === 0) return;
     this.ensureWritable();
     for (const c of changed) this.applyMarks(c.next);
-    await Promise.all(changed.map((c) => this.deps.writer.saveMarks(this.chatId, c.next)));
+    if (changed.length === 1) await this.deps.writer.saveMarks(this.chatId, changed[0]!.next);
+    else await Promise.all(changed.map((c) => this.deps.writer.saveMarks(this.chatId, c.next)));
     const relevant = changed.filter((c) =>
       this.othersWroteBetween(c.user, Math.min(c.prev.deliveredId, c.prev.readId), c.next.deliveredId),
     );
@@ -551,9 +557,9 @@ export class ChatActor implements LeaseHolder {
     user: string,
     prev: Marks,
     next: Marks,
-    before: ReturnType<ChatActor['statusSnapshot']>,
+    before: ReturnType<ChatActor['statusSnapshot']> | null,
   ): void {
-    if (this.parsed.kind === 'dialog') {
+    if (this.parsed.kind === 'dialog' || !before) {
       const peer = dialogPeer(this.chatId, user);
       if (next.deliveredId > prev.deliveredId && next.deliveredId > next.readId) {
         this.emitStatus([peer], next.deliveredId, 'delivered');

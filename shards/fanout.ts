@@ -133,18 +133,29 @@ export class Fanout {
       if (list) list.push(entry);
       else perGateway.set(node, [entry]);
     };
+    // The event's users split by node (reused across events: this runs for every event of the flush).
+    const perNode = new Map<string, string[]>();
+    const entryFor = (e: FanoutEvent, users: string[] | '*'): InboxEntry => ({
+      type: e.type,
+      chatId: e.chatId,
+      users,
+      excludeConn: e.excludeConn,
+      payload: e.payload,
+      storedAtMs: e.storedAtMs,
+    });
     for (const e of events) {
-      const { onOffline, skip, ...entry } = e;
-      if (entry.users === '*') {
+      if (e.users === '*') {
+        const entry = entryFor(e, '*');
         for (const node of gateways) add(node, entry);
         continue;
       }
-      const perNode = new Map<string, string[]>();
-      const offline: string[] = [];
-      for (const u of entry.users) {
+      const skip = e.skip;
+      let offline: string[] | null = null;
+      perNode.clear();
+      for (const u of e.users) {
         const nodes = nodesOf.get(u);
         if (!nodes || nodes.length === 0) {
-          offline.push(u);
+          (offline ??= []).push(u);
           continue;
         }
         for (const node of nodes) {
@@ -154,8 +165,8 @@ export class Fanout {
           else perNode.set(node, [u]);
         }
       }
-      for (const [node, users] of perNode) add(node, { ...entry, users });
-      if (offline.length > 0 && onOffline) onOffline(offline);
+      for (const [node, users] of perNode) add(node, entryFor(e, users));
+      if (offline && e.onOffline) e.onOffline(offline);
     }
     if (perGateway.size === 0) return;
     const pipeline = this.redis.pipeline();

@@ -9,7 +9,13 @@ import type * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, toAppError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { actorActivations, actorsActive, grpcServerSeconds, messagesAccepted } from '../common/metrics.js';
+import {
+  actorActivations,
+  actorsActive,
+  childCache,
+  grpcServerSeconds,
+  messagesAccepted,
+} from '../common/metrics.js';
 import {
   ExchangeResponseSchema,
   MarkKind,
@@ -65,6 +71,9 @@ const ACTIVATION_CONCURRENCY = 512;
  * (8 s) has timed out by then, so loading the chat would only delay the requests still waiting.
  */
 const ACTIVATION_QUEUE_MAX_MS = 7_000;
+
+const serverSeconds = childCache((method, code) => grpcServerSeconds.labels({ method, code }));
+const accepted = childCache((kind) => messagesAccepted.labels({ kind }));
 
 interface PendingActivation {
   actor: ChatActor;
@@ -124,15 +133,16 @@ export class Shard {
     };
     call.on('data', (batch: ExchangeRequest) => {
       for (const request of batch.requests) {
-        const stop = grpcServerSeconds.startTimer({ method: `Exchange/${request.op.case ?? 'none'}` });
+        const started = performance.now();
+        const method = `Exchange/${request.op.case ?? 'none'}`;
         this.handle(request).then(
           (result) => {
-            stop({ code: 'OK' });
+            serverSeconds(method, 'OK').observe((performance.now() - started) / 1000);
             reply({ seq: request.seq, result });
           },
           (err: unknown) => {
             const e = toAppError(err);
-            stop({ code: e.code });
+            serverSeconds(method, e.code).observe((performance.now() - started) / 1000);
             if (e.code === 'internal')
               this.logger.error({ err, chat: request.chatId }, 'shard request failed');
             reply({ seq: request.seq, error: { code: e.code, message: e.message, field: e.field ?? '' } });
@@ -154,7 +164,7 @@ export class Shard {
       case 'send': {
         const { text, clientId, originConn, originNode, originSole } = op.value;
         const m = await actor.send(user, text, clientId, originConn, originSole ? originNode : '');
-        messagesAccepted.inc({ kind: request.chatId.startsWith('d:') ? 'dialog' : 'group' });
+        accepted(request.chatId.startsWith('d:') ? 'dialog' : 'group').inc();
         return { case: 'sent', value: toChatMessage(m) };
       }
       case 'history': {
