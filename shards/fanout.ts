@@ -7,6 +7,14 @@
  * per gateway stream, which preserves per-chat id order. Writes that fail
  * (Redis down) are retried in order with backoff; recipients reconnecting
  * meanwhile catch up from history, so nothing acknowledged is lost.
+ *
+ * Flushes are pipelined: the next flush looks up its routes while the previous
+ * one's XADDs are still awaiting their replies (up to MAX_WRITES_IN_FLIGHT).
+ * Order still holds: route lookups run one flush at a time on the same
+ * connection as the XADDs, so a flush's XADDs are sent after every earlier
+ * flush's, and Redis answers in order: by the time a flush has its routes, the
+ * outcome of every earlier write is known, and a flush whose predecessor
+ * failed does not write but queues behind it for the retry.
  */
 import type { Redis } from 'ioredis';
 import { encodeInboxBatch, type InboxEntry } from '../common/inbox.js';
@@ -30,8 +38,15 @@ export interface FanoutEvent extends InboxEntry {
   skip?: { user: string; node: string };
 }
 
+/** Flushes whose XADDs may await their replies at once. */
+const MAX_WRITES_IN_FLIGHT = 8;
+
 export class Fanout {
   private queue: FanoutEvent[] = [];
+  /** Events of failed flushes, by flush number: retried before the queue, oldest first. */
+  private failed: { flush: number; events: FanoutEvent[] }[] = [];
+  private flushes = 0;
+  private readonly writing = new Set<Promise<void>>();
   private scheduled = false;
   private running: Promise<void> = Promise.resolve();
   private liveGateways: string[] = [];
@@ -63,8 +78,9 @@ export class Fanout {
   }
 
   async drain(): Promise<void> {
-    while (this.scheduled || this.queue.length > 0) {
+    while (this.scheduled || this.queue.length > 0 || this.failed.length > 0 || this.writing.size > 0) {
       await this.running;
+      await Promise.all(this.writing);
       await new Promise((r) => setImmediate(r));
     }
     await this.running;
@@ -80,25 +96,58 @@ export class Fanout {
   }
 
   private async flush(): Promise<void> {
-    const events = this.queue;
+    const flush = ++this.flushes;
+    let events = this.queue;
     this.queue = [];
-    try {
-      await this.route(events);
-      this.retryDelayMs = 0;
-    } catch (err) {
-      // Keep order: failed events go back in front of anything queued since.
-      this.retryDelayMs = Math.min(2000, Math.max(50, this.retryDelayMs * 2));
-      this.logger.warn(
-        { err, events: events.length, retryInMs: this.retryDelayMs },
-        'fanout failed, retrying',
-      );
-      this.queue = events.concat(this.queue);
-      await new Promise((r) => setTimeout(r, this.retryDelayMs));
-      if (!this.scheduled) {
-        this.scheduled = true;
-        this.running = this.running.then(() => this.flushScheduled().catch(() => undefined));
-      }
+    if (this.failed.length > 0) {
+      // Keep order: events of failed flushes go first, oldest flush first.
+      const retry = this.failed.sort((a, b) => a.flush - b.flush).flatMap((f) => f.events);
+      this.failed = [];
+      events = retry.concat(events);
     }
+    if (events.length === 0) return;
+    let write: { replies: Promise<void> };
+    try {
+      write = await this.route(events, () => {
+        // Every earlier write has been answered by now (see the class comment).
+        if (this.failed.length > 0) throw new Error('an earlier fan-out write failed; retrying in order');
+      });
+    } catch (err) {
+      await this.failedFlush(flush, events, err);
+      return;
+    }
+    const tracked: Promise<void> = write.replies.then(
+      () => {
+        this.retryDelayMs = 0;
+      },
+      (err: unknown) => {
+        this.failed.push({ flush, events });
+        this.logFailure(events.length, err);
+        this.scheduleRetry();
+      },
+    );
+    this.writing.add(tracked);
+    void tracked.finally(() => this.writing.delete(tracked));
+    if (this.writing.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(this.writing);
+  }
+
+  private logFailure(events: number, err: unknown): void {
+    this.retryDelayMs = Math.min(2000, Math.max(50, this.retryDelayMs * 2));
+    this.logger.warn({ err, events, retryInMs: this.retryDelayMs }, 'fanout failed, retrying');
+  }
+
+  /** A flush that could not write: its events wait for the retry, after a backoff that holds later flushes. */
+  private async failedFlush(flush: number, events: FanoutEvent[], err: unknown): Promise<void> {
+    this.failed.push({ flush, events });
+    this.logFailure(events.length, err);
+    await new Promise((r) => setTimeout(r, this.retryDelayMs));
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.running = this.running.then(() => this.flushScheduled().catch(() => undefined));
   }
 
   private async flushScheduled(): Promise<void> {
@@ -106,7 +155,13 @@ export class Fanout {
     await this.flush();
   }
 
-  private async route(events: FanoutEvent[]): Promise<void> {
+  /**
+   * Looks up the routes of `events`, runs `beforeWrite` (which may refuse by throwing), and sends one XADD
+   * per gateway. Resolves, once they are sent, with the promise of their replies (wrapped: an async function
+   * would wait for it); that promise rejects when the writes failed as a whole (connection down) and the
+   * events must be retried.
+   */
+  private async route(events: FanoutEvent[], beforeWrite: () => void): Promise<{ replies: Promise<void> }> {
     const logins = new Set<string>();
     let anyBroadcast = false;
     for (const e of events) {
@@ -117,6 +172,8 @@ export class Fanout {
       logins.size > 0 ? this.resolveRoutes([...logins]) : Promise.resolve(new Map<string, string[]>()),
       anyBroadcast ? this.gateways() : Promise.resolve([] as string[]),
     ]);
+    // Without a route lookup nothing here waited for Redis's answers to the earlier writes: wait for them.
+    if (logins.size === 0) await Promise.all(this.writing);
     // login → nodes, for splitting each event's audience
     const nodesOf = new Map<string, string[]>();
     for (const [node, users] of routes) {
@@ -168,7 +225,8 @@ export class Fanout {
       for (const [node, users] of perNode) add(node, entryFor(e, users));
       if (offline && e.onOffline) e.onOffline(offline);
     }
-    if (perGateway.size === 0) return;
+    beforeWrite();
+    if (perGateway.size === 0) return { replies: Promise.resolve() };
     const pipeline = this.redis.pipeline();
     const written = [...perGateway];
     for (const [node, entries] of written) {
@@ -182,7 +240,11 @@ export class Fanout {
       );
     }
     // exec() rejects when the connection is down (the caller retries the batch); per-command errors come back here.
-    const results = (await pipeline.exec()) ?? [];
+    return { replies: pipeline.exec().then((replies) => this.written(written, replies ?? [])) };
+  }
+
+  /** Counts the entries written; hands the events of each XADD that failed to the relay. */
+  private written(written: [string, InboxEntry[]][], results: [Error | null, unknown][]): void {
     let failed = 0;
     let count = 0;
     results.forEach(([err], i) => {
