@@ -168,10 +168,12 @@ export class WsEndpoints {
 
   /**
    * Whether `conn` is its user's only socket on this gateway, with none being opened: then the fan-out of
-   * its sends need not come back here (the socket gets its acknowledgement from the send itself).
+   * its sends need not come back here (the socket gets its acknowledgement from the send itself). A closed
+   * socket is not: a send of it that waited for the rate limiter may go out after it closed, and the one
+   * socket left would then be another.
    */
   private soleSocket(conn: Conn): boolean {
-    return this.deps.hub.socketsOf(conn.login) === 1 && !this.opening.has(conn.login);
+    return !conn.closed && this.deps.hub.socketsOf(conn.login) === 1 && !this.opening.has(conn.login);
   }
 
   /**
