@@ -309,7 +309,13 @@ async function main(): Promise<void> {
             'gateway RSS baseline / held / after close',
             `${fmtBytes(r.rssBaseline)} / ${fmtBytes(r.rssHeld)} / ${fmtBytes(r.rssAfterClose)}`,
           ],
-          ['bytes per connection', fmtNum(r.bytesPerConnection)],
+          ['gateway RSS with the first half open', `${fmtBytes(r.rssHalf)} (${fmtNum(r.openedFirst)} open)`],
+          ['bytes per connection (average over the baseline)', fmtNum(r.bytesPerConnection)],
+          ['marginal bytes per connection (second half over first)', fmtNum(r.marginalBytesPerConnection)],
+          [
+            `projected bytes per connection at ${fmtNum(r.projectionCount)}`,
+            fmtNum(r.projectedBytesPerConnection),
+          ],
           ['heartbeats / closed by server', `${r.heartbeats} / ${r.serverClosed}`],
         ],
       );

@@ -157,7 +157,16 @@ export function checkTargets(s: SuiteResult): TargetCheck[] {
   out.push({
     area: 'Connections',
     target: '≤ 4 KiB gateway memory per connection',
-    measured: conn?.bytesPerConnection != null ? `${num(conn.bytesPerConnection)} B/connection` : '–',
+    measured:
+      conn?.bytesPerConnection != null
+        ? `${num(conn.bytesPerConnection)} B/connection at ${num(conn.opened)}` +
+          (conn.marginalBytesPerConnection != null
+            ? ` (marginal ${num(conn.marginalBytesPerConnection)} B` +
+              (conn.projectedBytesPerConnection != null
+                ? `; projected ${num(conn.projectedBytesPerConnection)} B at ${num(conn.projectionCount)})`
+                : ')')
+            : '')
+        : '–',
     pass: conn?.bytesPerConnection != null ? conn.bytesPerConnection <= 4096 : null,
   });
   if (ds && dsPeer) {

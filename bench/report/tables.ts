@@ -225,12 +225,27 @@ export function connectionsTable(s: SuiteResult): Table | undefined {
       ['Closed by the server while held', fmtNum(r.serverClosed)],
       ['Heartbeats sent', fmtNum(r.heartbeats)],
       ['Gateway RSS: empty baseline', fmtBytes(r.rssBaseline)],
+      ...(r.rssHalf !== undefined
+        ? [[`Gateway RSS: ${fmtNum(r.openedFirst)} open (first half)`, fmtBytes(r.rssHalf)]]
+        : []),
       ['Gateway RSS: all open', fmtBytes(r.rssHeld)],
       ['Gateway RSS: after closing', fmtBytes(r.rssAfterClose)],
       [
-        'Gateway memory per connection',
+        'Gateway memory per connection (average over the baseline)',
         r.bytesPerConnection === null ? '–' : `${fmtNum(r.bytesPerConnection)} B`,
       ],
+      ...(r.marginalBytesPerConnection !== undefined
+        ? [
+            [
+              'Marginal memory per connection (second half over first)',
+              r.marginalBytesPerConnection === null ? '–' : `${fmtNum(r.marginalBytesPerConnection)} B`,
+            ],
+            [
+              `Projected average at ${fmtNum(r.projectionCount)} connections`,
+              r.projectedBytesPerConnection === null ? '–' : `${fmtNum(r.projectedBytesPerConnection)} B`,
+            ],
+          ]
+        : []),
     ],
   };
 }

@@ -7,6 +7,15 @@
  * Measures how many open, how fast, and the gateway's resident memory before
  * (its empty baseline), while they are held, and after they are closed:
  * bytes per connection = (held − baseline) / open sockets.
+ *
+ * The sockets open in two halves with a pause between them, and the gateway's
+ * memory is read after each. The average above also carries costs that do not
+ * grow with the sockets (V8's young generation grows during a burst of
+ * upgrades, buffers and caches warm up), so it depends on how many sockets were
+ * opened. The second half's growth over the first's gives the marginal cost of
+ * one more socket, which does not; with it, the figure at a count that cannot
+ * be opened here (the open-files limit) is projected linearly from the last
+ * measurement.
  */
 import type { IdleSocketsSpec } from '../lib/agent.js';
 import { Agent } from '../lib/agents.js';
@@ -34,6 +43,10 @@ export interface ConnectionsOptions {
   perAgent?: number;
   /** Parallel opens per agent. @default 250 */
   concurrency?: number;
+  /** Pause between the two halves before the half-way memory reading. @default 3000 */
+  settleMs?: number;
+  /** Socket count the per-connection memory is projected to. @default 100000 */
+  projectionCount?: number;
 }
 
 export interface ConnectionsResult {
@@ -56,9 +69,21 @@ export interface ConnectionsResult {
   /** gm_ws_connections on the gateway while held, if its metrics are reachable. */
   gatewayConnections: number | null;
   rssBaseline: number | null;
+  /** Gateway RSS with the first half of the sockets open. */
+  rssHalf: number | null;
+  /** Sockets open at the half-way reading. */
+  openedFirst: number;
   rssHeld: number | null;
   rssAfterClose: number | null;
   bytesPerConnection: number | null;
+  /** (held − half) / sockets opened in the second half: what one more socket costs. */
+  marginalBytesPerConnection: number | null;
+  /**
+   * Bytes per connection over the baseline at `projectionCount` sockets, projected from the held reading
+   * with the marginal cost; null when that many were opened (nothing to project) or a reading is missing.
+   */
+  projectedBytesPerConnection: number | null;
+  projectionCount: number;
   /** CPU seconds spent by the agents. */
   generatorCpuSeconds: number;
 }
@@ -92,10 +117,37 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
   const rssBaseline = await rss(opts);
 
   const agents: Agent[] = [];
-  const nAgents = Math.max(1, Math.ceil(attempted / perAgent));
-  const t0 = nowMs();
   let result: ConnectionsResult | undefined;
   let sourceAddresses = 0;
+  let nextOffset = 0;
+  let openMs = 0;
+  /** Opens `count` more sockets with new agents, each taking up to perAgent of them. */
+  const openMore = async (count: number) => {
+    const t0 = nowMs();
+    const replies = [];
+    for (let from = 0; from < count; from += perAgent) {
+      const agent = new Agent();
+      const n = Math.min(perAgent, count - from);
+      sourceAddresses += Math.ceil(n / perAddress);
+      const spec: IdleSocketsSpec = {
+        wsUrl: opts.wsUrl,
+        tokens: opts.tokens,
+        count: n,
+        offset: nextOffset + from,
+        perAddress,
+        addressBlock: 100 + agents.length,
+        heartbeatS,
+        concurrency: opts.concurrency ?? 250,
+      };
+      agents.push(agent);
+      agent.send({ type: 'open', spec });
+      replies.push(agent.next('opened'));
+    }
+    nextOffset += count;
+    const all = await Promise.all(replies);
+    openMs += nowMs() - t0;
+    return all;
+  };
   try {
     setPhase(live, 'opening');
     const progress = setInterval(() => {
@@ -104,28 +156,14 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
         live.note = `${agents.reduce((s, a) => s + a.opened, 0)} open`;
       }
     }, 250);
-    const openedReplies = await Promise.all(
-      Array.from({ length: nAgents }, (_, a) => {
-        const agent = new Agent();
-        agents.push(agent);
-        const count = Math.min(perAgent, attempted - a * perAgent);
-        sourceAddresses += Math.ceil(count / perAddress);
-        const spec: IdleSocketsSpec = {
-          wsUrl: opts.wsUrl,
-          tokens: opts.tokens,
-          count,
-          offset: a * perAgent,
-          perAddress,
-          addressBlock: 100 + a,
-          heartbeatS,
-          concurrency: opts.concurrency ?? 250,
-        };
-        agent.send({ type: 'open', spec });
-        return agent.next('opened');
-      }),
-    );
+    const firstHalf = Math.ceil(attempted / 2);
+    const firstReplies = await openMore(firstHalf);
+    const openedFirst = firstReplies.reduce((s, r) => s + r.opened, 0);
+    await sleep(opts.settleMs ?? 3000);
+    const rssHalf = await rss(opts);
+    const openedReplies = [...firstReplies, ...(await openMore(attempted - firstHalf))];
     clearInterval(progress);
-    const openSeconds = (nowMs() - t0) / 1000;
+    const openSeconds = openMs / 1000;
     const opened = openedReplies.reduce((s, r) => s + r.opened, 0);
     const failed = openedReplies.reduce((s, r) => s + r.failed, 0);
     const errors: Record<string, number> = {};
@@ -163,21 +201,46 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
       errors,
       openSeconds,
       opensPerSec: opened / Math.max(0.001, openSeconds),
-      agents: nAgents,
+      agents: agents.length,
       sourceAddresses,
       heartbeatS,
       heartbeats: closed.reduce((s, c) => s + c.heartbeats, 0),
       serverClosed: closed.reduce((s, c) => s + c.serverClosed, 0),
       gatewayConnections,
       rssBaseline,
+      rssHalf,
+      openedFirst,
       rssHeld,
       rssAfterClose,
       bytesPerConnection:
         rssBaseline !== null && rssHeld !== null && opened > 0 ? (rssHeld - rssBaseline) / opened : null,
+      ...memoryModel(rssBaseline, rssHalf, rssHeld, openedFirst, opened, opts.projectionCount ?? 100_000),
       generatorCpuSeconds: closed.reduce((s, c) => s + c.cpuSeconds, 0),
     };
   } finally {
     for (const a of agents) a.kill();
   }
   return result;
+}
+
+/** The marginal cost of a socket (second half over first) and the average it implies at `count` sockets. */
+export function memoryModel(
+  baseline: number | null,
+  half: number | null,
+  held: number | null,
+  openedFirst: number,
+  opened: number,
+  count: number,
+): Pick<ConnectionsResult, 'marginalBytesPerConnection' | 'projectedBytesPerConnection' | 'projectionCount'> {
+  const added = opened - openedFirst;
+  const marginal = half !== null && held !== null && added > 0 ? (held - half) / added : null;
+  const projected =
+    marginal !== null && baseline !== null && held !== null && opened < count
+      ? (held - baseline + marginal * (count - opened)) / count
+      : null;
+  return {
+    marginalBytesPerConnection: marginal,
+    projectedBytesPerConnection: projected,
+    projectionCount: count,
+  };
 }

@@ -13,10 +13,25 @@ import { Histogram } from '../lib/histogram.js';
 import { startTarget } from '../lib/target.js';
 import { UserPool } from '../lib/users.js';
 import { restScenarios, runRest, writeHistory } from '../rest.js';
-import { runConnections } from './connections.js';
+import { memoryModel, runConnections } from './connections.js';
 import { runDialog } from './dialog.js';
 import { runFanout } from './fanout.js';
 import { runReconnect } from './reconnect.js';
+
+test('connection memory: marginal cost from the two halves, projected linearly', () => {
+  // 10 MB baseline; +30 MB at 10,000 sockets (fixed costs included), +20 MB more for the next 10,000.
+  const mb = 1_000_000;
+  const m = memoryModel(10 * mb, 40 * mb, 60 * mb, 10_000, 20_000, 100_000);
+  assert.equal(m.marginalBytesPerConnection, 2000);
+  // (60 − 10) MB over 20,000 sockets, plus 80,000 more at 2,000 B, over 100,000.
+  assert.equal(m.projectedBytesPerConnection, (50 * mb + 80_000 * 2000) / 100_000);
+  // Nothing to project once the count was reached; nothing to compute without a reading.
+  assert.equal(
+    memoryModel(10 * mb, 40 * mb, 60 * mb, 50_000, 100_000, 100_000).projectedBytesPerConnection,
+    null,
+  );
+  assert.equal(memoryModel(10 * mb, null, 60 * mb, 10_000, 20_000, 100_000).marginalBytesPerConnection, null);
+});
 
 test('scenarios against a local cluster', { timeout: 300_000 }, async (t) => {
   const target = await startTarget({ gateways: 2, shards: 1 });
@@ -95,6 +110,12 @@ test('scenarios against a local cluster', { timeout: 300_000 }, async (t) => {
       assert.equal(r.serverClosed, 0);
       assert.ok(r.heartbeats >= 300, `${r.heartbeats} heartbeats`);
       assert.ok(r.rssBaseline !== null && r.rssHeld !== null);
+      // Opened in two halves, memory read after each.
+      assert.equal(r.openedFirst, 150);
+      assert.ok(r.rssHalf !== null && r.marginalBytesPerConnection !== null);
+      assert.equal(r.marginalBytesPerConnection, (r.rssHeld - r.rssHalf) / 150);
+      assert.equal(r.projectionCount, 100_000);
+      assert.ok(r.projectedBytesPerConnection !== null);
     },
   );
 
