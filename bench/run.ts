@@ -18,7 +18,7 @@
  *   --no-build              do not run `npm run build` before starting the local cluster
  *   --out DIR               where results go (default bench/results)
  *   --report FILE.json      only re-render the .md and .html of an earlier run
- *   --pairs N --window N --rate N --duration S --members N --fanout-window N --fanout-rate N
+ *   --pairs N --window N --rate N --duration S --warmup S --members N --fanout-window N --fanout-rate N
  *   --connections N --hold S --clients N --writers N --rest-duration S
  */
 import { spawnSync } from 'node:child_process';
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     reconnectWriters: optional(args, 'writers'),
     restS: optional(args, 'rest-duration'),
     procs: optional(args, 'procs'),
+    dialogWarmupMs: optional(args, 'warmup', 1000),
   });
   if (!args.string('target') && !args.has('no-build')) {
     process.stderr.write('npm run build...\n');

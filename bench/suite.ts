@@ -44,6 +44,8 @@ export interface SuitePlan {
   restS: number;
   /** Load-generator processes for the dialog scenario. */
   procs: number;
+  /** Uncounted load before each dialog measurement. */
+  dialogWarmupMs: number;
   graceMs: number;
 }
 
@@ -65,6 +67,7 @@ export function makePlan(quick: boolean, o: Partial<SuitePlan> = {}): SuitePlan 
         reconnectWriters: 4,
         restS: 4,
         procs: 1,
+        dialogWarmupMs: 2000,
         graceMs: 3000,
       }
     : {
@@ -83,6 +86,7 @@ export function makePlan(quick: boolean, o: Partial<SuitePlan> = {}): SuitePlan 
         reconnectWriters: 10,
         restS: 10,
         procs: 1,
+        dialogWarmupMs: 3000,
         graceMs: 5000,
       };
   const plan = { ...base };
@@ -396,9 +400,13 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
     const dialog = async (id: 'dialog-saturate' | 'dialog-rate') => {
       if (!selected(opts, id)) return;
       const saturate = id === 'dialog-saturate';
-      const params = saturate
-        ? { pairs: plan.pairs, window: plan.window, durationMs: plan.dialogMs, procs: plan.procs }
-        : { pairs: plan.pairs, rate: plan.dialogRate, durationMs: plan.dialogMs, procs: plan.procs };
+      const common = {
+        pairs: plan.pairs,
+        durationMs: plan.dialogMs,
+        warmupMs: plan.dialogWarmupMs,
+        procs: plan.procs,
+      };
+      const params = saturate ? { ...common, window: plan.window } : { ...common, rate: plan.dialogRate };
       await runStep(
         {
           id,
@@ -418,6 +426,7 @@ export async function runSuite(opts: SuiteOptions, progress: Progress): Promise<
               window: plan.window,
               rate: plan.dialogRate,
               durationMs: plan.dialogMs,
+              warmupMs: plan.dialogWarmupMs,
               graceMs: plan.graceMs,
             },
             plan.procs,

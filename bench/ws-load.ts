@@ -3,7 +3,7 @@
  * one scenario against a local cluster it starts (default), an existing
  * deployment (`--target URL[,URL]`), or the Socket.IO peer (`--peer`).
  *
- *   dialog       --mode saturate|rate --pairs 100 --window 8 --rate 2000 --duration 20 --size 64 --procs 1
+ *   dialog       --mode saturate|rate --pairs 100 --window 8 --rate 2000 --duration 20 --warmup 3 --size 64 --procs 1
  *   fanout       --mode saturate|rate --members 1000 --window 16 --rate 20 --duration 15
  *   connections  --count 100000 --hold 10 --heartbeat 30 [--gateway 2]
  *   reconnect    --clients 10000 --writers 10 [--cold] [--depth N]
@@ -165,6 +165,7 @@ async function main(): Promise<void> {
             window: args.number('window', 8),
             rate: args.number('rate', 2000),
             durationMs,
+            warmupMs: args.number('warmup', 3) * 1000,
             graceMs,
             size: args.number('size', 64),
             ...(procs === 1 ? { onMeasure } : {}),

@@ -98,7 +98,7 @@ export function dialogTable(s: SuiteResult): Table {
   return {
     title: 'Dialogs',
     intro:
-      'Pairs of users, sender on gateway 1 and receiver on gateway 2. Latency is send → the receiver’s `new_message` (end to end) and send → the sender’s acknowledgement; at a fixed rate both are measured from the scheduled send time.',
+      'Pairs of users, sender on gateway 1 and receiver on gateway 2. Latency is send → the receiver’s `new_message` (end to end) and send → the sender’s acknowledgement; at a fixed rate both are measured from the scheduled send time. Each measurement follows a few seconds of the same load that is not counted (`warmupMs` in the parameters), so it sees every process in its steady state; messages lost during that warm-up still count as lost.',
     header,
     rows,
   };

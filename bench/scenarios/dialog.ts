@@ -9,6 +9,11 @@
  *   is measured from each message's scheduled send time, so a stall shows up
  *   in the percentiles instead of silently slowing the generator down.
  *
+ * Before measuring, the same load runs for `warmupMs` uncounted: one message per
+ * pair activates the chats, but only sustained traffic brings every process to
+ * its steady state (optimized code, grown buffers and caches), and a
+ * measurement that starts cold reports the warm-up in its tail.
+ *
  * End-to-end latency is send → the receiver's `new_message`; ack latency is
  * send → the sender's own `new_message` with its client_id. After the last
  * send the scenario waits up to `graceMs` for stragglers, then counts as lost
@@ -39,13 +44,15 @@ export interface DialogOptions {
   /** Total messages per second over all pairs (rate). */
   rate?: number;
   durationMs: number;
+  /** The same load, uncounted, before the measurement (lost messages still count). @default 3000 */
+  warmupMs?: number;
   /** Wait for outstanding acks and deliveries after the last send. @default 5000 */
   graceMs?: number;
   /** Message text length in characters. @default 64 */
   size?: number;
   /** Parallel socket opens. @default 50 */
   connectConcurrency?: number;
-  /** Called when sending starts ('start') and when it stops, before the drain ('end'). */
+  /** Called when the measurement starts ('start', after the warm-up load) and when sending stops, before the drain ('end'). */
   onMeasure?: (phase: 'start' | 'end') => void;
   /**
    * Called after the warm-up; resolves with the time (nowMs clock) at which
@@ -75,7 +82,7 @@ export interface DialogResult {
   otherEvents: Record<string, number>;
   /** Sockets closed by the server during the run. */
   closed: number;
-  /** Deliveries within the sending window per second. */
+  /** Deliveries within the measured window (after the warm-up, until sending stops) per second. */
   deliveredPerSec: number;
   ackedPerSec: number;
   e2e: HistogramJSON;
@@ -266,16 +273,17 @@ export async function runDialog(
   counted = { sent: 0, acked: 0, delivered: 0 };
 
   const start = opts.ready ? await opts.ready() : nowMs() + 20;
-  measuredFrom = start;
-  sendingUntil = start + opts.durationMs;
-  opts.onMeasure?.('start');
-  timelineSent = new Timeline(start);
-  timelineDelivered = new Timeline(start);
-  setPhase(live, opts.mode, opts.durationMs);
+  const warmupMs = opts.warmupMs ?? 3000;
+  measuredFrom = start + warmupMs;
+  sendingUntil = measuredFrom + opts.durationMs;
+  const measuring = setTimeout(() => opts.onMeasure?.('start'), Math.max(0, measuredFrom - nowMs()));
+  timelineSent = new Timeline(measuredFrom);
+  timelineDelivered = new Timeline(measuredFrom);
+  setPhase(live, opts.mode, warmupMs + opts.durationMs);
   const progress = setInterval(() => {
     if (live) {
-      live.done = Math.min(opts.durationMs, nowMs() - start);
-      live.note = `${counted.delivered} delivered`;
+      live.done = Math.min(warmupMs + opts.durationMs, nowMs() - start);
+      live.note = nowMs() < measuredFrom ? 'warming up' : `${counted.delivered} delivered`;
     }
   }, 250);
   let maxLagMs = 0;
@@ -294,7 +302,7 @@ export async function runDialog(
   } else {
     const rate = opts.rate ?? 1000;
     onRelease = () => {};
-    const schedule = new OpenLoopSchedule(rate, start, opts.durationMs);
+    const schedule = new OpenLoopSchedule(rate, start, warmupMs + opts.durationMs);
     const r = await driveSchedule(schedule, {
       clock: nowMs,
       send: (k, at) => send(pairs[OpenLoopSchedule.senderOf(k, n)]!, at),
@@ -303,6 +311,7 @@ export async function runDialog(
   }
 
   // Drain: wait for every outstanding message, up to the grace period.
+  clearTimeout(measuring);
   opts.onMeasure?.('end');
   setPhase(live, 'draining');
   const outstanding = () => pairs.reduce((s, p) => s + p.inFlight, 0);
@@ -323,10 +332,14 @@ export async function runDialog(
     const sentAt = store.sendAt[seq]!;
     if (sentAt < start) continue;
     const f = store.flags[seq]!;
+    // Losses count from the warm-up on; rates over the measurement only.
     if (f & SeqStore.ACKED && !(f & SeqStore.DELIVERED)) lost++;
     if (!(f & SeqStore.ACKED) && !(f & SeqStore.FAILED)) unacked++;
-    if (f & SeqStore.DELIVERED && store.deliverAt[seq]! <= sendingUntil) deliveredInWindow++;
-    if (f & SeqStore.ACKED && store.ackAt[seq]! <= sendingUntil) ackedInWindow++;
+    const deliveredAt = store.deliverAt[seq]!;
+    const ackedAt = store.ackAt[seq]!;
+    if (f & SeqStore.DELIVERED && deliveredAt >= measuredFrom && deliveredAt <= sendingUntil)
+      deliveredInWindow++;
+    if (f & SeqStore.ACKED && ackedAt >= measuredFrom && ackedAt <= sendingUntil) ackedInWindow++;
   }
   const seconds = opts.durationMs / 1000;
   return {
