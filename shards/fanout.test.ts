@@ -1,7 +1,9 @@
 /**
  * The shard's fan-out against a real redis-server: flushes are pipelined (a flush looks up its routes
  * while earlier XADDs await their replies), yet every gateway's inbox holds each chat's events in id
- * order, and a Redis restart in the middle loses nothing and keeps that order.
+ * order, and a Redis restart in the middle loses nothing and keeps that order. Also: a group event is
+ * split by gateway, users without a live gateway are reported offline, a gateway that joined a moment ago
+ * gets its events, and an inbox that refuses its write is handed to the relay while the others are written.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -133,4 +135,83 @@ test('a Redis restart during fan-out loses nothing and keeps each chat in id ord
   }
   await s.fanout.drain();
   await assertComplete(s, perChat);
+});
+
+/** Events the fan-out reported offline, and a publish helper with users and an optional skip. */
+function recorder(s: Setup) {
+  const offline: string[][] = [];
+  const send = (chatId: string, users: string[] | '*', id: number, skip?: { user: string; node: string }) =>
+    s.fanout.publish({
+      type: 'new_message',
+      chatId,
+      users,
+      excludeConn: '',
+      payload: JSON.stringify({ id, text: `m${id}` }),
+      storedAtMs: Date.now(),
+      onOffline: (logins) => offline.push(logins),
+      ...(skip ? { skip } : {}),
+    });
+  return { offline, send };
+}
+
+/** The users named by each entry for `chatId` in `node`'s inbox, in stream order. */
+async function inboxUsers(s: Setup, node: string, chatId: string): Promise<(string[] | '*')[]> {
+  const rows = await s.redis.xrange(s.keys.inbox(node), '-', '+');
+  return rows.flatMap(([, fields]) =>
+    decodeInboxEntries(fields)
+      .filter((e) => e.chatId === chatId)
+      .map((e) => (e.users === '*' ? '*' : [...e.users].sort())),
+  );
+}
+
+test('a group event is split by gateway, skips the sole socket, reports the offline', async (t) => {
+  const server = await startRedis({ appendonly: false, t });
+  const s = await setup(server.url, t);
+  const { offline, send } = recorder(s);
+  // u0 on gw-a, v0 and v1 on gw-b; "gone" has a route only on a gateway whose lease expired; "nobody" none.
+  await s.redis.zadd(s.keys.gateways(), Date.now() - 1000, 'gw-dead');
+  await s.redis.hset(s.keys.route('gone'), 'gw-dead', 1);
+  await s.redis.hset(s.keys.route('u0'), NODES[1]!, 1);
+  send('g:team', ['u0', 'v0', 'v1', 'gone', 'nobody'], 1, { user: 'u0', node: NODES[0]! });
+  send('g:pub', '*', 2);
+  await s.fanout.drain();
+  // u0's socket on gw-a sent it (skipped there); its second socket on gw-b gets it with v0 and v1.
+  assert.deepEqual(await inboxUsers(s, NODES[0]!, 'g:team'), []);
+  assert.deepEqual(await inboxUsers(s, NODES[1]!, 'g:team'), [['u0', 'v0', 'v1']]);
+  assert.deepEqual(offline, [['gone', 'nobody']]);
+  // A broadcast goes to every live gateway and to no dead one.
+  for (const node of NODES) assert.deepEqual(await inboxUsers(s, node, 'g:pub'), ['*']);
+  assert.equal(await s.redis.exists(s.keys.inbox('gw-dead')), 0);
+});
+
+test('a gateway that joined a moment ago gets its events, in order', async (t) => {
+  const server = await startRedis({ appendonly: false, t });
+  const s = await setup(server.url, t);
+  const { send } = recorder(s);
+  send('d:u0:v0', ['u0', 'v0'], 1);
+  await s.fanout.drain();
+  // gw-c registers within the half second the fan-out keeps its list of gateways.
+  await s.redis.zadd(s.keys.gateways(), Date.now() + 60_000, 'gw-c');
+  await s.redis.hset(s.keys.route('v0'), 'gw-c', 1);
+  for (let id = 2; id <= 20; id++) send('d:u0:v0', ['u0', 'v0'], id);
+  await s.fanout.drain();
+  const ids = (await inboxIds(s, 'gw-c')).get('d:u0:v0');
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 19 }, (_, i) => i + 2),
+  );
+  assert.deepEqual((await inboxIds(s, NODES[1]!)).get('d:u0:v0')?.length, 20);
+});
+
+test('an inbox that refuses its write goes to the relay; the other gateways get theirs', async (t) => {
+  const server = await startRedis({ appendonly: false, t });
+  const s = await setup(server.url, t);
+  const { send } = recorder(s);
+  // gw-b's inbox key holds a string: XADD fails there with WRONGTYPE.
+  await s.redis.set(s.keys.inbox(NODES[1]!), 'not a stream');
+  for (let id = 1; id <= 3; id++) send('d:u0:v0', ['u0', 'v0'], id);
+  await s.fanout.drain();
+  assert.deepEqual((await inboxIds(s, NODES[0]!)).get('d:u0:v0'), [1, 2, 3]);
+  assert.deepEqual(s.relayed.get(`${NODES[1]!} d:u0:v0`), [1, 2, 3]);
+  assert.equal(s.relayed.get(`${NODES[0]!} d:u0:v0`), undefined);
 });
