@@ -308,7 +308,7 @@ async function main(): Promise<void> {
           ['gateway gm_ws_connections', fmtNum(r.gatewayConnections)],
           [
             'gateway RSS baseline / held / after close',
-            `${fmtBytes(r.rssBaseline)} / ${fmtBytes(r.rssHeld)} / ${fmtBytes(r.rssAfterClose)}`,
+            `${fmtBytes(r.rssBaseline)} / ${fmtBytes(r.rssHeld)} (highest ${fmtBytes(r.rssHeldPeak)}) / ${fmtBytes(r.rssAfterClose)}`,
           ],
           ['gateway RSS with the first half open', `${fmtBytes(r.rssHalf)} (${fmtNum(r.openedFirst)} open)`],
           ['bytes per connection (average over the baseline)', fmtNum(r.bytesPerConnection)],

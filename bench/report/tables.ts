@@ -213,7 +213,7 @@ export function connectionsTable(s: SuiteResult): Table | undefined {
   const r = e.result;
   return {
     title: 'Connection capacity',
-    intro: `Idle \`/chats/ws\` sockets on one gateway, a \`user_activity\` heartbeat every ${r.heartbeatS} s each, from ${r.sourceAddresses} source address(es) in 127.0.0.0/8, held ${fmtMs(Number(e.params.holdMs))}.`,
+    intro: `Idle \`/chats/ws\` sockets on one gateway, a \`user_activity\` heartbeat every ${r.heartbeatS} s each, from ${r.sourceAddresses} source address(es) in 127.0.0.0/8, held ${fmtMs(Number(e.params.holdMs))}, opened in two halves. Each memory figure is the lowest of the gateway's RSS readings every 250 ms over a window (the baseline's 2 s, the pause after the first half, the hold).`,
     header: ['Figure', 'Value'],
     rows: [
       ['Requested', fmtNum(r.requested)],
@@ -228,7 +228,12 @@ export function connectionsTable(s: SuiteResult): Table | undefined {
       ...(r.rssHalf !== undefined
         ? [[`Gateway RSS: ${fmtNum(r.openedFirst)} open (first half)`, fmtBytes(r.rssHalf)]]
         : []),
-      ['Gateway RSS: all open', fmtBytes(r.rssHeld)],
+      [
+        'Gateway RSS: all open',
+        r.rssHeldPeak != null
+          ? `${fmtBytes(r.rssHeld)} (highest reading ${fmtBytes(r.rssHeldPeak)})`
+          : fmtBytes(r.rssHeld),
+      ],
       ['Gateway RSS: after closing', fmtBytes(r.rssAfterClose)],
       [
         'Gateway memory per connection (average over the baseline)',

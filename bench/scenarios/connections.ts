@@ -9,7 +9,8 @@
  * bytes per connection = (held − baseline) / open sockets.
  *
  * The sockets open in two halves with a pause between them, and the gateway's
- * memory is read after each. The average above also carries costs that do not
+ * memory is read after each (the lowest of readings every 250 ms over the pause
+ * or the hold; the held figure's highest reading is reported beside it). The average above also carries costs that do not
  * grow with the sockets (V8's young generation grows during a burst of
  * upgrades, buffers and caches warm up), so it depends on how many sockets were
  * opened. The second half's growth over the first's gives the marginal cost of
@@ -74,6 +75,8 @@ export interface ConnectionsResult {
   /** Sockets open at the half-way reading. */
   openedFirst: number;
   rssHeld: number | null;
+  /** The highest reading while all were held (`rssHeld` is the lowest). */
+  rssHeldPeak: number | null;
   rssAfterClose: number | null;
   bytesPerConnection: number | null;
   /** (held − half) / sockets opened in the second half: what one more socket costs. */
@@ -89,6 +92,32 @@ export interface ConnectionsResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every reading of RSS needs a window: see `rssOver`. */
+const SAMPLE_EVERY_MS = 250;
+
+/**
+ * Reads the gateway's RSS every SAMPLE_EVERY_MS for `ms` and returns the lowest and highest reading. RSS
+ * at one instant depends on where the collector is in its cycle (garbage not yet collected, pages not
+ * yet returned); the lowest reading over a window is the footprint of what is live, and the memory figures
+ * use it for every reading alike.
+ */
+async function rssOver(
+  opts: ConnectionsOptions,
+  ms: number,
+): Promise<{ low: number | null; high: number | null }> {
+  let low: number | null = null;
+  let high: number | null = null;
+  const until = nowMs() + ms;
+  do {
+    await sleep(Math.min(SAMPLE_EVERY_MS, Math.max(0, until - nowMs())));
+    const r = await rss(opts);
+    if (r === null) continue;
+    low = low === null ? r : Math.min(low, r);
+    high = high === null ? r : Math.max(high, r);
+  } while (nowMs() < until);
+  return { low, high };
+}
 
 async function rss(opts: ConnectionsOptions): Promise<number | null> {
   if (opts.pid !== undefined) return rssBytes(opts.pid) ?? null;
@@ -113,8 +142,7 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
   }
 
   setPhase(live, 'baseline', attempted);
-  await sleep(2000);
-  const rssBaseline = await rss(opts);
+  const rssBaseline = (await rssOver(opts, 2000)).low;
 
   const agents: Agent[] = [];
   let result: ConnectionsResult | undefined;
@@ -159,8 +187,7 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
     const firstHalf = Math.ceil(attempted / 2);
     const firstReplies = await openMore(firstHalf);
     const openedFirst = firstReplies.reduce((s, r) => s + r.opened, 0);
-    await sleep(opts.settleMs ?? 3000);
-    const rssHalf = await rss(opts);
+    const rssHalf = (await rssOver(opts, opts.settleMs ?? 3000)).low;
     const openedReplies = [...firstReplies, ...(await openMore(attempted - firstHalf))];
     clearInterval(progress);
     const openSeconds = openMs / 1000;
@@ -175,9 +202,9 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
     const holdTicker = setInterval(() => {
       if (live) live.done = nowMs() - holdStart;
     }, 250);
-    await sleep(opts.holdMs ?? 10_000);
+    const held = await rssOver(opts, opts.holdMs ?? 10_000);
     clearInterval(holdTicker);
-    const rssHeld = await rss(opts);
+    const rssHeld = held.low;
     const gatewayConnections = opts.metricsUrl
       ? ((await scrapeMetric(opts.metricsUrl, 'ws_connections').catch(() => undefined)) ?? null)
       : null;
@@ -211,6 +238,7 @@ export async function runConnections(opts: ConnectionsOptions, live?: Live): Pro
       rssHalf,
       openedFirst,
       rssHeld,
+      rssHeldPeak: held.high,
       rssAfterClose,
       bytesPerConnection:
         rssBaseline !== null && rssHeld !== null && opened > 0 ? (rssHeld - rssBaseline) / opened : null,

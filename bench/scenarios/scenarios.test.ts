@@ -113,6 +113,7 @@ test('scenarios against a local cluster', { timeout: 300_000 }, async (t) => {
       // Opened in two halves, memory read after each.
       assert.equal(r.openedFirst, 150);
       assert.ok(r.rssHalf !== null && r.marginalBytesPerConnection !== null);
+      assert.ok(r.rssHeldPeak !== null && r.rssHeldPeak >= r.rssHeld);
       assert.equal(r.marginalBytesPerConnection, (r.rssHeld - r.rssHalf) / 150);
       assert.equal(r.projectionCount, 100_000);
       assert.ok(r.projectedBytesPerConnection !== null);
