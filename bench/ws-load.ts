@@ -165,7 +165,7 @@ async function main(): Promise<void> {
             window: args.number('window', 8),
             rate: args.number('rate', 2000),
             durationMs,
-            warmupMs: args.number('warmup', 3) * 1000,
+            ...(args.has('warmup') ? { warmupMs: args.number('warmup', 0) * 1000 } : {}),
             graceMs,
             size: args.number('size', 64),
             ...(procs === 1 ? { onMeasure } : {}),

@@ -9,14 +9,15 @@
  * bytes per connection = (held − baseline) / open sockets.
  *
  * The sockets open in two halves with a pause between them, and the gateway's
- * memory is read after each (the lowest of readings every 250 ms over the pause
- * or the hold; the held figure's highest reading is reported beside it). The average above also carries costs that do not
- * grow with the sockets (V8's young generation grows during a burst of
- * upgrades, buffers and caches warm up), so it depends on how many sockets were
- * opened. The second half's growth over the first's gives the marginal cost of
- * one more socket, which does not; with it, the figure at a count that cannot
- * be opened here (the open-files limit) is projected linearly from the last
- * measurement.
+ * memory is read after each: the lowest of readings every 250 ms over the pause
+ * or the hold, with the held window's highest reading reported beside it. The
+ * average above also carries costs that do not grow with the sockets (V8's
+ * young generation grows during a burst of upgrades, buffers and caches warm
+ * up). The second half's growth over the first estimates the marginal cost of
+ * one more socket, and with it the figure at a count that cannot be opened here
+ * (the open-files limit) is projected linearly. Both estimates still move with
+ * the collector's timing (RSS rarely falls after a collection): compare them
+ * across runs, not within one.
  */
 import type { IdleSocketsSpec } from '../lib/agent.js';
 import { Agent } from '../lib/agents.js';
@@ -79,7 +80,7 @@ export interface ConnectionsResult {
   rssHeldPeak: number | null;
   rssAfterClose: number | null;
   bytesPerConnection: number | null;
-  /** (held − half) / sockets opened in the second half: what one more socket costs. */
+  /** (held − half) / sockets opened in the second half: an estimate of what one more socket costs. */
   marginalBytesPerConnection: number | null;
   /**
    * Bytes per connection over the baseline at `projectionCount` sockets, projected from the held reading
@@ -93,14 +94,13 @@ export interface ConnectionsResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every reading of RSS needs a window: see `rssOver`. */
+/** Interval of the RSS readings within a window (see `rssOver`). */
 const SAMPLE_EVERY_MS = 250;
 
 /**
  * Reads the gateway's RSS every SAMPLE_EVERY_MS for `ms` and returns the lowest and highest reading. RSS
- * at one instant depends on where the collector is in its cycle (garbage not yet collected, pages not
- * yet returned); the lowest reading over a window is the footprint of what is live, and the memory figures
- * use it for every reading alike.
+ * at one instant depends on where the collector is in its cycle; the lowest reading over a window is the
+ * closest this gets to what is live without forcing a collection, and every memory figure uses it alike.
  */
 async function rssOver(
   opts: ConnectionsOptions,
