@@ -15,7 +15,7 @@ import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
 import { longerThan } from '../common/text.js';
 import { isoTime } from '../common/time.js';
 import type {
-  ChatState,
+  Claim,
   GroupMemberRecord,
   GroupRecord,
   GroupRole,
@@ -107,6 +107,8 @@ export class ChatActor implements LeaseHolder {
   private readonly topDelivered = new TopTwo();
   private readonly topRead = new TopTwo();
   private group: GroupRecord | null = null;
+  /** This actor's claim on the chat in the store: every write carries it (store fencing). */
+  private claim: Claim | undefined;
   private readonly members = new Map<string, GroupRole>();
   private dialogUsersExist = false;
   /**
@@ -133,18 +135,20 @@ export class ChatActor implements LeaseHolder {
   }
 
   /**
-   * Loads the chat's state from the store. Call after the lease is held. `state` is the chat's row when the
-   * caller already read it (the shard reads the states of one activation batch together; null: no messages).
+   * Claims the chat in the store and loads its state. Call after the lease is held. `claim` is the chat's
+   * claim when the caller already made it (the shard claims the chats of one activation batch together).
+   * The claim comes first: whatever a previous owner still writes afterwards is refused or outranked, so
+   * what is read next is the state this actor continues from.
    */
-  async load(state?: ChatState | null): Promise<void> {
+  async load(claim?: Claim): Promise<void> {
     const { store } = this.deps;
+    this.claim = claim ?? (await store.messages.claim([this.chatId])).get(this.chatId);
     // The newest DEDUP_MAX messages restore the client ids a retry may repeat after the chat moved here.
-    const [states, newest, marks] = await Promise.all([
-      state === undefined ? store.messages.chatStates([this.chatId]) : null,
+    const [newest, marks] = await Promise.all([
       store.messages.history(this.chatId, { limit: DEDUP_MAX }),
       store.messages.marks(this.chatId),
     ]);
-    this.lastId = (state === undefined ? states?.get(this.chatId) : state)?.lastId ?? 0;
+    this.lastId = this.claim?.state?.lastId ?? 0;
     this.durableId = this.lastId;
     this.recent = newest.slice(-RECENT);
     for (const m of newest) if (m.clientId) this.remember(dedupKey(m.sender, m.clientId), -m.id);
@@ -240,7 +244,7 @@ export class ChatActor implements LeaseHolder {
       time: Date.now(),
       clientId: clientId || null,
     };
-    const durable = this.deps.writer.append(message, this.stillWritable);
+    const durable = this.deps.writer.append(message, this.stillWritable, this.claim);
     const pending: PendingSend | null = key ? { message, durable } : null;
     if (pending) this.remember(key, pending);
     this.recent.push(message);
@@ -514,8 +518,8 @@ export class ChatActor implements LeaseHolder {
     if (changed.length === 0) return;
     this.ensureWritable();
     for (const c of changed) this.applyMarks(c.next);
-    if (changed.length === 1) await this.deps.writer.saveMarks(this.chatId, changed[0]!.next);
-    else await Promise.all(changed.map((c) => this.deps.writer.saveMarks(this.chatId, c.next)));
+    if (changed.length === 1) await this.deps.writer.saveMarks(this.chatId, changed[0]!.next, this.claim);
+    else await Promise.all(changed.map((c) => this.deps.writer.saveMarks(this.chatId, c.next, this.claim)));
     const relevant = changed.filter((c) =>
       this.othersWroteBetween(c.user, Math.min(c.prev.deliveredId, c.prev.readId), c.next.deliveredId),
     );

@@ -28,7 +28,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ChatActor, type ActorDeps, type GroupView, type MessageView } from './actor.js';
 import type { ShardDirectory } from './directory.js';
 import type { LeaseManager } from './leases.js';
-import type { ChatState } from '../store/index.js';
+import type { Claim } from '../store/index.js';
 
 type ResponseInit = MessageInitShape<
   typeof import('../proto/gen/gmessenger/v1/shard_pb.js').ShardResponseSchema
@@ -299,23 +299,24 @@ export class Shard {
     });
     if (held.length === 0) return;
     const chatIds = held.map((p) => p.actor.chatId);
-    let states: Map<string, ChatState>;
+    let claims: Map<string, Claim>;
     try {
-      // Read after the leases are held: a new owner loads the last id before accepting writes.
-      states = await this.deps.store.messages.chatStates(chatIds);
+      // Claimed after the leases are held: a new owner fences the old one and learns the last id before
+      // accepting writes.
+      claims = await this.deps.store.messages.claim(chatIds);
     } catch (err) {
       await this.leases.release(chatIds).catch(() => undefined);
       for (const p of held) p.reject(err);
       return;
     }
-    await Promise.all(held.map((p) => this.finishActivation(p, states.get(p.actor.chatId) ?? null)));
+    await Promise.all(held.map((p) => this.finishActivation(p, claims.get(p.actor.chatId))));
   }
 
-  private async finishActivation(p: PendingActivation, state: ChatState | null): Promise<void> {
+  private async finishActivation(p: PendingActivation, claim: Claim | undefined): Promise<void> {
     const { actor } = p;
     const chatId = actor.chatId;
     try {
-      await actor.load(state);
+      await actor.load(claim);
     } catch (err) {
       await this.leases.release([chatId]).catch(() => undefined);
       p.reject(err);

@@ -11,6 +11,7 @@ export type { UserStore } from './user-store.js';
 export type { GroupStore } from './group-store.js';
 export type { MessageStore } from './message-store.js';
 export type * from './types.js';
+export { ChatWriteError, FencedError, type Claim } from './fence.js';
 
 /** Opens (and migrates) the configured store. */
 export async function openStore(config: Config): Promise<Store> {

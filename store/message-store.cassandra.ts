@@ -2,34 +2,57 @@
  * MessageStore on Cassandra (tables: messages, chat_state, marks,
  * marks_by_user, dialogs_by_user; see cassandra/migrations.ts).
  *
- * Append, per chat (chats of one call run in parallel):
- * 1. read chat_state.last_id and reject ids ≤ it. Only the chat's
- *    lease-holding actor writes a chat, so this read-then-write is the
- *    fencing backstop the port asks for (a stale actor writing after the new
- *    owner has written is refused) without Paxos on the hot path. Two writers
- *    racing within the same instant are the lease's job, not this check's.
- * 2. write the messages as one unlogged batch per (chat, bucket) partition:
- *    one mutation each, atomic and isolated per partition; the partitions of
- *    a call that spans a bucket boundary are written in parallel.
- * 3. on a dialog's first message, index the dialog for both participants.
- * 4. write chat_state last: it is the commit point. History never returns
- *    ids above last_id, so whatever part of an append landed before a failure
- *    stays invisible (no gap, no reordering can show), and a retry with the
- *    same ids overwrites it instead of being refused as a duplicate. The
- *    dialog index is written before it so that a retry after a failure at
- *    step 3 indexes again.
+ * Fencing (invariant 3 without trusting leases or clocks). `chat_state.fence`
+ * is the chat writer's token, changed only by lightweight transactions
+ * (Paxos v2):
+ * - `claim` raises it: `UPDATE chat_state SET fence = f + 1 IF fence = f AND
+ *   last_id = L` (or `INSERT ... IF NOT EXISTS` for a new chat). When it
+ *   applies, L is the chat's committed last id at that point of the Paxos
+ *   order, and no write under an older fence can commit after it.
+ * - `append` commits last: `UPDATE chat_state SET last_id = ... IF fence = f
+ *   AND last_id = <previous>`. It applies only while the writer's claim is the
+ *   newest and the writer's idea of the last id is the stored one, so a paused
+ *   owner that wakes up after its chat moved cannot acknowledge anything, and
+ *   an append never moves last_id other than forward by its own messages.
+ * - every row the writer writes outside chat_state (messages, marks,
+ *   marks_by_user) carries the write timestamp `2^61 + fence * 2^32 + seq`,
+ *   seq rising with each write under the claim. The 2^61 base puts these
+ *   above every wall-clock timestamp (microseconds since 1970), so rows
+ *   written with the clock (an older version, a hand-made fix) never outrank
+ *   a fenced write; every writer of these tables must use the claim's
+ *   timestamps. A stale owner's rows therefore
+ *   lose to the new owner's rows whatever order they arrive in (Cassandra
+ *   keeps the cell with the highest timestamp), so it cannot overwrite an
+ *   acknowledged message or lower a mark either. Rows it wrote above the
+ *   committed last id stay invisible (history stops at last_id) and are
+ *   overwritten when the new owner reaches those ids.
+ * The claim keeps the last committed id, so the hot path needs no read before
+ * writing: one unlogged batch per (chat, bucket) partition, then the one
+ * commit LWT per chat per group commit. An append that fails (including an
+ * ambiguous timeout of the commit) breaks its claim: every later write under
+ * it is refused and the writer must claim again, which re-reads the truth.
  *
- * Marks: read, raise to the max, write back. The chat's actor is the only
- * writer, so no Paxos; `marks` is written as one partition batch and
- * `marks_by_user` per user, both idempotent upserts. If a write fails after
- * the other succeeded, the next raise of that user's marks rewrites both.
+ * Append, per chat (chats of one call run in parallel):
+ * 1. check the ids against the claim's last id (in memory).
+ * 2. write the messages as one unlogged batch per (chat, bucket) partition,
+ *    at the claim's timestamp.
+ * 3. on a dialog's first message, index the dialog for both participants
+ *    (idempotent; written before the commit so a retry indexes again).
+ * 4. commit chat_state (LWT, above).
+ *
+ * Marks: read, raise to the max, write back at the claim's timestamp; the
+ * chat's actor is the only writer, and an older claim's late write loses.
+ * `marks` is written as one partition batch and `marks_by_user` per user; if
+ * one of them fails, the next raise of that user's marks rewrites both.
  *
  * Both read-then-write paths are queued per chat inside this process, so
  * overlapping calls for one chat (which SQLite would serialize in its
  * transactions) cannot interleave a read of one with the write of another.
  */
-import type { MessageStore } from './message-store.js';
+import { types } from 'cassandra-driver';
+import type { MarksWrite, MessageStore } from './message-store.js';
 import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
+import { ChatWriteError, FencedError, type Claim } from './fence.js';
 import { parseChatId } from '../common/ids.js';
 import {
   checkAppendIds,
@@ -41,7 +64,6 @@ import {
 } from './cassandra/layout.js';
 import { FANOUT, KeyedSerializer, mapLimit, settleAll } from './cassandra/parallel.js';
 import { millis, num, optMillis, optNum, optText, text, type CqlSession } from './cassandra/session.js';
-import type { types } from 'cassandra-driver';
 
 /**
  * client_id of a message sent without one. Not null: a null is a tombstone per
@@ -60,8 +82,11 @@ export function messageQueries(ks: string) {
   return {
     lastId: `SELECT last_id FROM ${ks}.chat_state WHERE chat_id = ?`,
     state: `SELECT last_id, last_sender, last_body, last_sent_at FROM ${ks}.chat_state WHERE chat_id = ?`,
+    fencedState: `SELECT fence, last_id, last_sender, last_body, last_sent_at FROM ${ks}.chat_state WHERE chat_id = ?`,
+    claimNew: `INSERT INTO ${ks}.chat_state (chat_id, fence, last_id) VALUES (?, 1, 0) IF NOT EXISTS`,
+    claimNext: `UPDATE ${ks}.chat_state SET fence = ? WHERE chat_id = ? IF fence = ? AND last_id = ?`,
     insertMessage: `INSERT INTO ${ks}.messages (chat_id, bucket, ${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    upsertState: `INSERT INTO ${ks}.chat_state (chat_id, last_id, last_sender, last_body, last_sent_at) VALUES (?, ?, ?, ?, ?)`,
+    commitState: `UPDATE ${ks}.chat_state SET last_id = ?, last_sender = ?, last_body = ?, last_sent_at = ? WHERE chat_id = ? IF fence = ? AND last_id = ?`,
     insertDialog: `INSERT INTO ${ks}.dialogs_by_user (login, chat_id) VALUES (?, ?)`,
     dialogs: `SELECT chat_id FROM ${ks}.dialogs_by_user WHERE login = ?`,
     sliceAsc: `SELECT ${columns} FROM ${ks}.messages WHERE chat_id = ? AND bucket = ? AND id > ? AND id <= ? ORDER BY id ASC LIMIT ?`,
@@ -80,6 +105,63 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Fenced write timestamps start here, above any wall-clock microsecond timestamp (see the header). */
+const FENCED_TIMESTAMP_BASE = types.Long.ONE.shiftLeft(61);
+
+/** How many times a claim retries its compare-and-set when another writer got in between. */
+const CLAIM_ATTEMPTS = 8;
+
+/** The adapter's side of a claim: the committed last id it knows, and the write sequence for timestamps. */
+class CassandraClaim implements Claim {
+  /** Raised by each write under this claim; the low 32 bits of its write timestamps. */
+  private seq = 0;
+  /** Set when an append under this claim failed: its last id is no longer certain. */
+  broken = false;
+
+  constructor(
+    readonly chatId: string,
+    readonly fence: number,
+    readonly state: ChatState | null,
+    /** The chat's committed last id as this writer knows it. */
+    public lastId: number,
+  ) {
+    if (!Number.isSafeInteger(fence) || fence < 1 || fence >= 2 ** 29) {
+      throw new Error(`cassandra store: fence ${fence} of chat ${chatId} is out of range`);
+    }
+  }
+
+  /** The next write timestamp: the fence above the sequence, so any newer claim's writes outrank these. */
+  nextTimestamp(): types.Long {
+    this.seq++;
+    if (this.seq >= 2 ** 32) {
+      throw new FencedError(this.chatId, 'claim exhausted its write sequence; claim again');
+    }
+    return FENCED_TIMESTAMP_BASE.add(types.Long.fromNumber(this.fence).shiftLeft(32)).add(
+      types.Long.fromNumber(this.seq),
+    );
+  }
+}
+
+function isCassandraClaim(claim: Claim | undefined): claim is CassandraClaim {
+  return claim instanceof CassandraClaim;
+}
+
+function stateOf(chatId: string, row: types.Row): ChatState | null {
+  const lastId = optNum(row, 'last_id') ?? 0;
+  if (lastId === 0) return null;
+  return {
+    chatId,
+    lastId,
+    lastText: optText(row, 'last_body'),
+    lastSender: optText(row, 'last_sender'),
+    lastTime: optMillis(row, 'last_sent_at'),
+  };
+}
+
+function applied(result: types.ResultSet): boolean {
+  return result.first()?.get('[applied]') === true;
+}
+
 function marksOf(row: types.Row, login: string): Marks {
   return { login, deliveredId: num(row, 'delivered_id'), readId: num(row, 'read_id') };
 }
@@ -88,6 +170,8 @@ export class CassandraMessageStore implements MessageStore {
   private readonly q: ReturnType<typeof messageQueries>;
   private readonly appends = new KeyedSerializer();
   private readonly raises = new KeyedSerializer();
+  /** Claims this instance made for writes that came without one (tools and tests). */
+  private readonly implicit = new Map<string, CassandraClaim>();
 
   constructor(
     private readonly db: CqlSession,
@@ -96,18 +180,92 @@ export class CassandraMessageStore implements MessageStore {
     this.q = messageQueries(ks);
   }
 
-  append(messages: readonly StoredMessage[]): Promise<void> {
-    return this.db.op('append', async () => {
-      const chats = groupByChat(messages);
-      await settleAll(
-        [...chats].map(([chatId, list]) => this.appends.run(chatId, () => this.appendChat(chatId, list))),
-      );
+  claim(chatIds: readonly string[]): Promise<Map<string, Claim>> {
+    return this.db.op('claim', async () => {
+      const unique = [...new Set(chatIds)];
+      const claims = await mapLimit(unique, FANOUT, (chatId) => this.claimOne(chatId));
+      return new Map(claims.map((c) => [c.chatId, c]));
     });
   }
 
-  private async appendChat(chatId: string, messages: StoredMessage[]): Promise<void> {
-    const lastId = await this.lastId(chatId);
-    checkAppendIds(chatId, messages, lastId);
+  /** Compare-and-set of the fence, retried while other writers get in between (see the header). */
+  private async claimOne(chatId: string): Promise<CassandraClaim> {
+    let row: types.Row | null = await this.db.first(this.q.fencedState, [chatId]);
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      if (!row) {
+        const result = await this.db.conditional(this.q.claimNew, [chatId]);
+        if (applied(result)) return new CassandraClaim(chatId, 1, null, 0);
+        row = result.first();
+        continue;
+      }
+      const fence = optNum(row, 'fence') ?? 0;
+      const lastId = optNum(row, 'last_id') ?? 0;
+      const result = await this.db.conditional(this.q.claimNext, [
+        fence + 1,
+        chatId,
+        fence === 0 ? null : fence,
+        lastId,
+      ]);
+      if (applied(result)) return new CassandraClaim(chatId, fence + 1, stateOf(chatId, row), lastId);
+      // Someone changed the row since it was read: read it again through Paxos, previews included.
+      row = await this.db.first(this.q.fencedState, [chatId], { serial: true });
+    }
+    throw new Error(`cassandra store: claiming chat ${chatId} lost ${CLAIM_ATTEMPTS} races in a row`);
+  }
+
+  /** The claim a write without one uses: this instance's own, made on first use. */
+  private async implicitClaim(chatId: string): Promise<CassandraClaim> {
+    const held = this.implicit.get(chatId);
+    if (held && !held.broken) return held;
+    const claim = await this.claimOne(chatId);
+    this.implicit.set(chatId, claim);
+    return claim;
+  }
+
+  append(messages: readonly StoredMessage[], claims?: ReadonlyMap<string, Claim>): Promise<void> {
+    return this.db.op('append', async () => {
+      const chats = [...groupByChat(messages)];
+      const settled = await Promise.allSettled(
+        chats.map(([chatId, list]) =>
+          this.appends.run(chatId, async () => {
+            const given = claims?.get(chatId);
+            if (given !== undefined && !isCassandraClaim(given)) {
+              throw new Error(`append: the claim of chat ${chatId} was not made by this store`);
+            }
+            const claim = given ?? (await this.implicitClaim(chatId));
+            try {
+              await this.appendChat(claim, list);
+            } catch (err) {
+              if (!(err instanceof AppendRefused) || err.breaks) claim.broken = true;
+              throw err instanceof AppendRefused ? err.reason : err;
+            }
+          }),
+        ),
+      );
+      const failed = new Map<string, Error>();
+      settled.forEach((s, i) => {
+        if (s.status === 'rejected') {
+          failed.set(chats[i]![0], s.reason instanceof Error ? s.reason : new Error(String(s.reason)));
+        }
+      });
+      if (failed.size === 0) return;
+      const [only] = failed.values();
+      throw failed.size === chats.length && failed.size === 1 ? only : new ChatWriteError(failed);
+    });
+  }
+
+  private async appendChat(claim: CassandraClaim, messages: StoredMessage[]): Promise<void> {
+    const chatId = claim.chatId;
+    if (claim.broken)
+      throw new AppendRefused(
+        new FencedError(chatId, 'an earlier append under this claim failed; claim again'),
+      );
+    try {
+      checkAppendIds(chatId, messages, claim.lastId);
+    } catch (err) {
+      throw new AppendRefused(err as Error);
+    }
+    const timestamp = claim.nextTimestamp();
     await settleAll(
       groupByBucket(messages).map(([bucket, inBucket]) =>
         this.db.partitionBatch(
@@ -115,17 +273,38 @@ export class CassandraMessageStore implements MessageStore {
             query: this.q.insertMessage,
             params: [chatId, bucket, m.id, m.sender, m.text, m.time, m.clientId ?? NO_CLIENT_ID],
           })),
+          { timestamp },
         ),
       ),
     );
     const parsed = parseChatId(chatId);
-    if (lastId === 0 && parsed?.kind === 'dialog' && parsed.members) {
+    if (claim.lastId === 0 && parsed?.kind === 'dialog' && parsed.members) {
       await settleAll(parsed.members.map((login) => this.db.write(this.q.insertDialog, [login, chatId])));
     }
-    const newest = messages[messages.length - 1];
-    if (newest) {
-      await this.db.write(this.q.upsertState, [chatId, newest.id, newest.sender, newest.text, newest.time]);
+    const newest = messages[messages.length - 1]!;
+    const result = await this.db.conditional(this.q.commitState, [
+      newest.id,
+      newest.sender,
+      newest.text,
+      newest.time,
+      chatId,
+      claim.fence,
+      claim.lastId,
+    ]);
+    if (!applied(result)) {
+      const row = result.first();
+      const fence = row ? optNum(row, 'fence') : null;
+      throw new AppendRefused(
+        fence !== claim.fence
+          ? new FencedError(chatId)
+          : new FencedError(
+              chatId,
+              `last id is ${row ? optNum(row, 'last_id') : 'unset'}, not ${claim.lastId}`,
+            ),
+        true,
+      );
     }
+    claim.lastId = newest.id;
   }
 
   private async lastId(chatId: string): Promise<number> {
@@ -160,13 +339,9 @@ export class CassandraMessageStore implements MessageStore {
       rows.forEach((row, i) => {
         const chatId = unique[i];
         if (!row || chatId === undefined) return;
-        out.set(chatId, {
-          chatId,
-          lastId: optNum(row, 'last_id') ?? 0,
-          lastText: optText(row, 'last_body'),
-          lastSender: optText(row, 'last_sender'),
-          lastTime: optMillis(row, 'last_sent_at'),
-        });
+        // A claimed chat has a row before its first message.
+        const state = stateOf(chatId, row);
+        if (state) out.set(chatId, state);
       });
       return out;
     });
@@ -190,8 +365,8 @@ export class CassandraMessageStore implements MessageStore {
     });
   }
 
-  saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
-    return this.db.op('marks_save', () => this.raises.run(chatId, () => this.raise(chatId, marks)));
+  saveMarks(chatId: string, marks: readonly Marks[], claim?: Claim): Promise<void> {
+    return this.db.op('marks_save', () => this.raises.run(chatId, () => this.raise(chatId, marks, claim)));
   }
 
   /**
@@ -200,21 +375,31 @@ export class CassandraMessageStore implements MessageStore {
    * first, because two concurrent read-raise-writes of one row could lose the
    * higher value.
    */
-  saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
+  saveMarksBatch(batch: readonly MarksWrite[]): Promise<void> {
     return this.db.op('marks_save', async () => {
-      const byChat = new Map<string, Marks[]>();
-      for (const { chatId, marks } of batch) byChat.set(chatId, [...(byChat.get(chatId) ?? []), ...marks]);
-      await mapLimit([...byChat], FANOUT, ([chatId, marks]) =>
-        this.raises.run(chatId, () => this.raise(chatId, marks)),
+      const byChat = new Map<string, { marks: Marks[]; claim: Claim | undefined }>();
+      for (const { chatId, marks, claim } of batch) {
+        const entry = byChat.get(chatId);
+        if (entry) {
+          entry.marks.push(...marks);
+          entry.claim = claim ?? entry.claim;
+        } else byChat.set(chatId, { marks: [...marks], claim });
+      }
+      await mapLimit([...byChat], FANOUT, ([chatId, { marks, claim }]) =>
+        this.raises.run(chatId, () => this.raise(chatId, marks, claim)),
       );
     });
   }
 
-  private async raise(chatId: string, marks: readonly Marks[]): Promise<void> {
-    const given = new Map<string, Marks[]>();
-    for (const m of marks) given.set(m.login, [...(given.get(m.login) ?? []), m]);
-    if (given.size === 0) return;
-    const pages = await mapLimit(chunks([...given.keys()], CHUNK), FANOUT, (logins) =>
+  private async raise(chatId: string, marks: readonly Marks[], given: Claim | undefined): Promise<void> {
+    const given_ = new Map<string, Marks[]>();
+    for (const m of marks) given_.set(m.login, [...(given_.get(m.login) ?? []), m]);
+    if (given_.size === 0) return;
+    if (given !== undefined && !isCassandraClaim(given)) {
+      throw new Error(`saveMarks: the claim of chat ${chatId} was not made by this store`);
+    }
+    const claim = given ?? (await this.implicitClaim(chatId));
+    const pages = await mapLimit(chunks([...given_.keys()], CHUNK), FANOUT, (logins) =>
       this.db.all(this.q.marksOfLogins, [chatId, logins]),
     );
     const stored = new Map<string, Marks>();
@@ -223,10 +408,12 @@ export class CassandraMessageStore implements MessageStore {
       stored.set(login, marksOf(row, login));
     }
     const updates: Marks[] = [];
-    for (const [login, list] of given) {
+    for (const [login, list] of given_) {
       const raised = raiseMarks(stored.get(login), list);
       if (raised?.changed) updates.push(raised.marks);
     }
+    if (updates.length === 0) return;
+    const timestamp = claim.nextTimestamp();
     await settleAll([
       mapLimit(chunks(updates, CHUNK), FANOUT, (chunk) =>
         this.db.partitionBatch(
@@ -234,10 +421,11 @@ export class CassandraMessageStore implements MessageStore {
             query: this.q.upsertMarks,
             params: [chatId, m.login, m.deliveredId, m.readId],
           })),
+          { timestamp },
         ),
       ),
       mapLimit(updates, FANOUT, (m) =>
-        this.db.write(this.q.upsertUserMarks, [m.login, chatId, m.deliveredId, m.readId]),
+        this.db.write(this.q.upsertUserMarks, [m.login, chatId, m.deliveredId, m.readId], { timestamp }),
       ),
     ]);
   }
@@ -247,5 +435,19 @@ export class CassandraMessageStore implements MessageStore {
       const rows = await this.db.all(this.q.dialogs, [login]);
       return rows.map((row) => text(row, 'chat_id'));
     });
+  }
+}
+
+/**
+ * An append refused before anything was written (ids, a broken claim) or by
+ * its commit: the claim stays usable unless `breaks`, since the store is
+ * unchanged where it matters.
+ */
+class AppendRefused extends Error {
+  constructor(
+    readonly reason: Error,
+    readonly breaks = false,
+  ) {
+    super(reason.message);
   }
 }

@@ -1,9 +1,13 @@
 import type Database from 'better-sqlite3';
 import { parseChatId } from '../common/ids.js';
-import type { MessageStore } from './message-store.js';
+import { ChatWriteError, FencedError, type Claim } from './fence.js';
+import type { MarksWrite, MessageStore } from './message-store.js';
 import { storeTimer, type StoreTimer } from './sqlite/timer.js';
 import { SqliteWriterThread, type SqliteWrite } from './sqlite/writer-thread.js';
 import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
+
+/** Per write of a group commit: the chats an append refused (fenced), or the error that failed the write. */
+export type WriteResult = string[] | Error;
 
 const MESSAGE_COLUMNS = 'chat_id AS chatId, id, sender, text, time, client_id AS clientId';
 const MARK_COLUMNS = 'login, delivered_id AS deliveredId, read_id AS readId';
@@ -12,6 +16,13 @@ const MARK_COLUMNS = 'login, delivered_id AS deliveredId, read_id AS readId';
  * Messages, chat state and marks in SQLite: `messages` clustered by
  * (chat_id, id), `chat_state` and `marks` by chat, and `chats_by_user`
  * indexing dialogs by participant.
+ *
+ * Fencing: `chat_fences` holds each chat's fence. A claim raises it in an
+ * immediate transaction; an append with fences compares them inside its own
+ * transaction, so the check and the write are one atomic step against every
+ * other process on the file. Besides, the primary key refuses an id that
+ * exists, and marks only ever rise (max in SQL), so a stale writer can
+ * neither overwrite a message nor lower a mark.
  */
 export class SqliteMessageStore implements MessageStore {
   private readonly insertMessage;
@@ -25,6 +36,10 @@ export class SqliteMessageStore implements MessageStore {
   private readonly marksOfLogin;
   private readonly raiseMarks;
   private readonly dialogs;
+  private readonly fenceOf;
+  private readonly raiseFence;
+  private readonly stateOf;
+  private readonly claimTx;
   private readonly appendTx;
   private readonly saveMarksBatchTx;
   private readonly writesTx;
@@ -88,19 +103,48 @@ export class SqliteMessageStore implements MessageStore {
       'SELECT chat_id AS chatId FROM chats_by_user WHERE login = ?',
     );
 
-    this.appendTx = db.transaction((messages: readonly StoredMessage[]) => this.appendRows(messages));
+    this.fenceOf = db.prepare<[string], { fence: number }>('SELECT fence FROM chat_fences WHERE chat_id = ?');
+    this.raiseFence = db.prepare<[string], { fence: number }>(
+      `INSERT INTO chat_fences (chat_id, fence) VALUES (?, 1)
+       ON CONFLICT (chat_id) DO UPDATE SET fence = fence + 1 RETURNING fence`,
+    );
+    this.stateOf = db.prepare<[string], ChatState>(
+      `SELECT chat_id AS chatId, last_id AS lastId, last_text AS lastText, last_sender AS lastSender,
+         last_time AS lastTime
+       FROM chat_state WHERE chat_id = ?`,
+    );
+    this.claimTx = db.transaction((chatIds: readonly string[]) => {
+      const out = new Map<string, Claim>();
+      for (const chatId of chatIds) {
+        if (out.has(chatId)) continue;
+        const { fence } = this.raiseFence.get(chatId)!;
+        out.set(chatId, { fence, state: this.stateOf.get(chatId) ?? null });
+      }
+      return out;
+    });
+    this.appendTx = db.transaction(
+      (messages: readonly StoredMessage[], fences?: readonly (readonly [string, number])[]) =>
+        this.appendRows(messages, fences),
+    );
     this.saveMarksBatchTx = db.transaction((batch: readonly { chatId: string; marks: readonly Marks[] }[]) =>
       this.raiseRows(batch),
     );
-    this.writesTx = db.transaction((writes: readonly SqliteWrite[]) => {
-      for (const w of writes) this.applyWrite(w);
-    });
+    this.writesTx = db.transaction((writes: readonly SqliteWrite[]) => writes.map((w) => this.applyWrite(w)));
     this.thread = useThread && !db.memory && !db.readonly ? new SqliteWriterThread(db.name) : null;
   }
 
-  private appendRows(messages: readonly StoredMessage[]): void {
+  /** Writes the messages of every chat whose fence (when given) still holds; returns the chats refused. */
+  private appendRows(
+    messages: readonly StoredMessage[],
+    fences?: readonly (readonly [string, number])[],
+  ): string[] {
+    const refused: string[] = [];
+    for (const [chatId, fence] of fences ?? []) {
+      if ((this.fenceOf.get(chatId)?.fence ?? 0) !== fence) refused.push(chatId);
+    }
     const newestOfChat = new Map<string, StoredMessage>();
     for (const m of messages) {
+      if (refused.length > 0 && refused.includes(m.chatId)) continue;
       this.insertMessage.run(m.chatId, m.id, m.sender, m.text, m.time, m.clientId);
       const seen = newestOfChat.get(m.chatId);
       if (seen === undefined || m.id > seen.id) newestOfChat.set(m.chatId, m);
@@ -115,6 +159,7 @@ export class SqliteMessageStore implements MessageStore {
         this.indexDialog.run(chat.members[1], m.chatId);
       }
     }
+    return refused;
   }
 
   private raiseRows(batch: readonly { chatId: string; marks: readonly Marks[] }[]): void {
@@ -124,30 +169,34 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
-  private applyWrite(w: SqliteWrite): void {
-    if (w.kind === 'append') this.appendRows(w.messages);
-    else this.raiseRows(w.batch);
+  private applyWrite(w: SqliteWrite): string[] {
+    if (w.kind === 'append') return this.appendRows(w.messages, w.fences);
+    this.raiseRows(w.batch);
+    return [];
+  }
+
+  private applyOne(w: SqliteWrite): string[] {
+    if (w.kind === 'append') return this.appendTx.immediate(w.messages, w.fences);
+    this.saveMarksBatchTx.immediate(w.batch);
+    return [];
   }
 
   /**
    * Runs several writes in one transaction (one fsync); the writer thread's group commit. When that
    * fails, each write is retried in a transaction of its own, so one failing write rejects alone.
-   * Returns, per write, null or its error.
+   * Returns, per write, the chats it refused (fenced) or its error.
    */
-  commitWrites(writes: readonly SqliteWrite[]): (Error | null)[] {
+  commitWrites(writes: readonly SqliteWrite[]): WriteResult[] {
     if (writes.length > 1) {
       try {
-        this.writesTx.immediate(writes);
-        return writes.map(() => null);
+        return this.writesTx.immediate(writes);
       } catch {
         // Fall through: find the failing write(s).
       }
     }
     return writes.map((w) => {
       try {
-        if (w.kind === 'append') this.appendTx.immediate(w.messages);
-        else this.saveMarksBatchTx.immediate(w.batch);
-        return null;
+        return this.applyOne(w);
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
       }
@@ -159,15 +208,12 @@ export class SqliteMessageStore implements MessageStore {
    * while SQLite waits for the fsync (and writes queued meanwhile share the next commit); an
    * in-memory one commits inline.
    */
-  private async write(w: SqliteWrite, timer: StoreTimer): Promise<void> {
-    if (!this.thread) {
-      timer(() =>
-        w.kind === 'append' ? this.appendTx.immediate(w.messages) : this.saveMarksBatchTx.immediate(w.batch),
-      );
-      return;
-    }
+  private async write(w: SqliteWrite, timer: StoreTimer): Promise<readonly string[]> {
+    if (!this.thread) return timer(() => this.applyOne(w));
     if (!this.db.open) throw new TypeError('The database connection is not open');
-    timer.observe(await this.thread.write(w));
+    const outcome = await this.thread.write(w);
+    timer.observe(outcome.ms);
+    return outcome.refused;
   }
 
   /** Waits for the writes in flight and stops the writer thread. */
@@ -175,10 +221,29 @@ export class SqliteMessageStore implements MessageStore {
     await this.thread?.close();
   }
 
-  /** The whole batch is one transaction (one fsync): any failing message rejects it and stores nothing. */
-  async append(messages: readonly StoredMessage[]): Promise<void> {
+  async claim(chatIds: readonly string[]): Promise<Map<string, Claim>> {
+    if (chatIds.length === 0) return new Map();
+    return this.claimTx.immediate(chatIds);
+  }
+
+  /**
+   * The whole batch is one transaction (one fsync): chats whose fence was raised are left out of it, and
+   * any other failing message rejects the batch and stores nothing. Chats without a fence are not checked
+   * (the primary key still refuses an id that exists).
+   */
+  async append(messages: readonly StoredMessage[], claims?: ReadonlyMap<string, Claim>): Promise<void> {
     if (messages.length === 0) return;
-    await this.write({ kind: 'append', messages }, this.timeAppend);
+    const given =
+      claims && claims.size > 0
+        ? [...claims].map(([chatId, claim]) => [chatId, claim.fence] as const)
+        : undefined;
+    const refused = await this.write(
+      given ? { kind: 'append', messages, fences: given } : { kind: 'append', messages },
+      this.timeAppend,
+    );
+    if (refused.length > 0) {
+      throw new ChatWriteError(new Map(refused.map((chatId) => [chatId, new FencedError(chatId)])));
+    }
   }
 
   /** Rejects a query with both bounds, which the port rules out. */
@@ -215,14 +280,16 @@ export class SqliteMessageStore implements MessageStore {
     );
   }
 
+  /** Marks only rise (max in SQL), so a write under an older claim cannot lower them: no fence check. */
   async saveMarks(chatId: string, marks: readonly Marks[]): Promise<void> {
     if (marks.length === 0) return;
     await this.write({ kind: 'marks', batch: [{ chatId, marks }] }, this.timeSaveMarks);
   }
 
-  async saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void> {
+  async saveMarksBatch(batch: readonly MarksWrite[]): Promise<void> {
     if (batch.every((b) => b.marks.length === 0)) return;
-    await this.write({ kind: 'marks', batch }, this.timeSaveMarks);
+    const plain = batch.map(({ chatId, marks }) => ({ chatId, marks }));
+    await this.write({ kind: 'marks', batch: plain }, this.timeSaveMarks);
   }
 
   async dialogsOfUser(login: string): Promise<string[]> {

@@ -1,3 +1,4 @@
+import type { Claim } from './fence.js';
 import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
 
 /**
@@ -6,17 +7,40 @@ import type { ChatState, HistoryQuery, Marks, StoredMessage } from './types.js';
  * make each `append` durable before resolving (the sender is acknowledged
  * right after).
  */
+/** The marks of one chat to raise, with the claim of the chat's writer (see `append`). */
+export interface MarksWrite {
+  chatId: string;
+  marks: readonly Marks[];
+  claim?: Claim;
+}
+
 export interface MessageStore {
+  /**
+   * Makes the caller the one writer of each chat (call it after taking the
+   * chat's lease, before trusting anything read from the store): raises the
+   * chat's fence above every fence claimed before, by any process, and returns
+   * it with the chat's state as of the claim. From then on every write of the
+   * chat made under an older fence is refused (appends) or outranked (marks),
+   * so a previous owner that was paused or cut off cannot change the chat
+   * behind the new one's back, whatever the clocks say.
+   */
+  claim(chatIds: readonly string[]): Promise<Map<string, Claim>>;
   /**
    * Durably appends messages (possibly of several chats; ids given by the
    * caller, increasing per chat) and advances each chat's state to its newest
-   * message. Writing an id that already exists in the chat fails and rejects
-   * (the fencing backstop for two writers); adapters may apply the batch
-   * partially only per chat, never reorder ids within a chat.
+   * message. `claims` gives, per chat, the claim its writer holds: a chat
+   * whose fence has been raised since is refused as a whole with a
+   * `FencedError` and left untouched, and so is every later append under a
+   * claim whose append failed (its writer must claim again). A chat missing
+   * from `claims` is claimed by this store instance on its first write (tools
+   * and tests; the shard always claims). Writing an id that already exists in the chat fails and
+   * changes nothing in that chat. When some chats of the call are written and
+   * others not, the call rejects with a `ChatWriteError` naming the chats not
+   * written; adapters never reorder ids within a chat.
    * A dialog's first message also indexes the dialog for both participants
    * (see `dialogsOfUser`).
    */
-  append(messages: readonly StoredMessage[]): Promise<void>;
+  append(messages: readonly StoredMessage[], claims?: ReadonlyMap<string, Claim>): Promise<void>;
   /**
    * Messages of a chat in ascending id order: the newest `limit` below
    * `before` (or overall when neither bound is set), or the oldest `limit`
@@ -31,15 +55,17 @@ export interface MessageStore {
   marksOfUser(login: string, chatIds: readonly string[]): Promise<Map<string, Marks>>;
   /**
    * Raises marks: each stored value becomes max(stored, given), and readId is
-   * kept ≤ deliveredId by raising deliveredId. Never lowers anything.
+   * kept ≤ deliveredId by raising deliveredId. Never lowers anything, also
+   * when a writer under an older claim writes after a newer one (`claim` as
+   * in `append`).
    */
-  saveMarks(chatId: string, marks: readonly Marks[]): Promise<void>;
+  saveMarks(chatId: string, marks: readonly Marks[], claim?: Claim): Promise<void>;
   /**
    * `saveMarks` for several chats in one durable write where the backend can
    * (one transaction in SQLite): the shard's group commit saves every mark
    * raised during a tick with one call.
    */
-  saveMarksBatch(batch: readonly { chatId: string; marks: readonly Marks[] }[]): Promise<void>;
+  saveMarksBatch(batch: readonly MarksWrite[]): Promise<void>;
   /** Dialog chat ids that have at least one message and include the login. */
   dialogsOfUser(login: string): Promise<string[]>;
 }

@@ -106,7 +106,10 @@ if (contactPoints.length === 0) {
         const records = await admin.execute(`SELECT version, state FROM ${keyspace}.schema_migrations`);
         assert.deepEqual(
           records.rows.map((r) => [r.get('version'), r.get('state')]),
-          [[1, 'applied']],
+          [
+            [1, 'applied'],
+            [2, 'applied'],
+          ],
         );
         const ks = await admin.execute(
           'SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',

@@ -68,8 +68,31 @@ export async function awaitSchemaAgreement(client: Client, timeoutMs: number): P
   }
 }
 
-/** Applies the keyspace and all pending migrations; returns the versions this process applied. */
+/** How many times `migrate` starts over when the schema it just saw is not there yet. */
+const SCHEMA_RACE_ATTEMPTS = 10;
+
+/**
+ * Applies the keyspace and all pending migrations; returns the versions this process applied.
+ *
+ * When several processes create the keyspace and `schema_migrations` at the same moment, a statement
+ * right after can still be told that the table does not exist (the schema change of another process
+ * is being merged on the coordinator). Every step is idempotent, so the whole run starts over then,
+ * after a short pause, a bounded number of times.
+ */
 export async function migrate(client: Client, options: MigrateOptions): Promise<number[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(client, options);
+    } catch (err) {
+      const missing = /does not exist|unconfigured table/i.test((err as Error).message ?? '');
+      if (!missing || attempt >= SCHEMA_RACE_ATTEMPTS) throw err;
+      await awaitSchemaAgreement(client, options.timeoutMs ?? 120_000);
+      await sleep(POLL_MS * attempt);
+    }
+  }
+}
+
+async function migrateOnce(client: Client, options: MigrateOptions): Promise<number[]> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const ks = options.keyspace;
   const host = ddlHost(client, options.localDataCenter);

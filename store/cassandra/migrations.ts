@@ -2,8 +2,8 @@
  * The Cassandra schema, as numbered migrations applied in order at start
  * (see migrate.ts). Tables are query-first: each serves one read of the ports,
  * and writes fan out to every table a record appears in. Kept as TypeScript
- * constants so the build ships them with the code. CQL here stays within what
- * stock Cassandra 4.0 accepts (no SAI, no SASI, no 5.0-only types or options).
+ * constants so the build ships them with the code. Version 1 stays within what
+ * stock Cassandra 4.0 accepts; the project runs and tests on 5.0.
  *
  * Users
  * - `users` (login): the record; registration is `INSERT ... IF NOT EXISTS`.
@@ -34,6 +34,10 @@
  * - `marks` ((chat_id), login) and `marks_by_user` ((login), chat_id): the
  *   same delivered/read ids, one table per read path.
  * - `dialogs_by_user` ((login), chat_id): dialogs that have a message.
+ *
+ * Version 2 adds `chat_state.fence`, the chat writer's fencing token (see
+ * message-store.cassandra.ts). Migrations from version 2 on use Cassandra 5.0
+ * syntax (`ALTER TABLE ... ADD IF NOT EXISTS`).
  */
 
 /** A schema step. Versions are positive, unique and never renumbered once shipped. */
@@ -147,5 +151,10 @@ export const MIGRATIONS: readonly Migration[] = [
   PRIMARY KEY ((login), chat_id)
 )`,
     ],
+  },
+  {
+    version: 2,
+    name: 'chat writer fence',
+    statements: (ks) => [`ALTER TABLE ${ks}.chat_state ADD IF NOT EXISTS fence bigint`],
   },
 ];

@@ -38,6 +38,12 @@ export interface Statement {
   params: Params;
 }
 
+/** Options of a plain write. */
+export interface WriteOptions {
+  /** The write timestamp in microseconds (the fence-derived timestamps of the messages adapter). */
+  timestamp?: types.Long;
+}
+
 /** Rows per page when a read walks a whole partition. */
 const PAGE_SIZE = 1000;
 
@@ -74,9 +80,13 @@ export class CqlSession {
     return this.client.execute(query, params, { ...this.base, isIdempotent: true, ...options });
   }
 
-  /** The first row of a read, or null. */
-  async first(query: string, params: Params): Promise<types.Row | null> {
-    const result = await this.read(query, params);
+  /** The first row of a read, or null; `serial` reads through Paxos (sees every committed LWT, completes one in progress). */
+  async first(query: string, params: Params, options: { serial?: boolean } = {}): Promise<types.Row | null> {
+    const result = await this.read(
+      query,
+      params,
+      options.serial ? { consistency: this.base.serialConsistency } : {},
+    );
     return result.first() ?? null;
   }
 
@@ -97,9 +107,9 @@ export class CqlSession {
     return out;
   }
 
-  /** A plain INSERT/UPDATE/DELETE with fixed values; safe to retry. */
-  async write(query: string, params: Params): Promise<void> {
-    await this.client.execute(query, params, { ...this.base, isIdempotent: true });
+  /** A plain INSERT/UPDATE/DELETE with fixed values (and a fixed `timestamp` when given); safe to retry. */
+  async write(query: string, params: Params, options: WriteOptions = {}): Promise<void> {
+    await this.client.execute(query, params, { ...this.base, isIdempotent: true, ...options });
   }
 
   /**
@@ -107,11 +117,11 @@ export class CqlSession {
    * atomically and in isolation on each replica, without the batchlog that
    * only multi-partition batches need. Safe to retry (fixed values).
    */
-  async partitionBatch(statements: readonly Statement[]): Promise<void> {
+  async partitionBatch(statements: readonly Statement[], options: WriteOptions = {}): Promise<void> {
     const [only] = statements;
     if (!only) return;
-    if (statements.length === 1) return this.write(only.query, only.params);
-    await this.client.batch([...statements], { ...this.base, logged: false, isIdempotent: true });
+    if (statements.length === 1) return this.write(only.query, only.params, options);
+    await this.client.batch([...statements], { ...this.base, logged: false, isIdempotent: true, ...options });
   }
 
   /** A conditional statement (LWT). Never retried by the driver: a retry could observe its own first attempt. */

@@ -84,6 +84,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'chat fences',
+    sql: `
+      -- The fence of each chat's writer (store/fence.ts): raised by every claim, checked by every append.
+      CREATE TABLE chat_fences (
+        chat_id TEXT PRIMARY KEY,
+        fence INTEGER NOT NULL CHECK (fence > 0)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

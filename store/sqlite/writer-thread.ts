@@ -20,7 +20,12 @@ import { Worker } from 'node:worker_threads';
 import type { Marks, StoredMessage } from '../types.js';
 
 export type SqliteWrite =
-  | { kind: 'append'; messages: readonly StoredMessage[] }
+  | {
+      kind: 'append';
+      messages: readonly StoredMessage[];
+      /** [chat, fence] pairs: those chats are written only while their fence is still that value. */
+      fences?: readonly (readonly [string, number])[];
+    }
   | { kind: 'marks'; batch: readonly { chatId: string; marks: readonly Marks[] }[] };
 
 /** Main thread → worker. */
@@ -30,11 +35,22 @@ export type WriterRequest =
 /** Worker → main thread: the outcome of each write of one commit, and how long the commit took. */
 export interface WriterReply {
   ms: number;
-  results: { id: number; error?: { name: string; message: string; code?: string } }[];
+  results: {
+    id: number;
+    error?: { name: string; message: string; code?: string };
+    /** Chats of an append left unwritten because their fence was raised. */
+    refused?: string[];
+  }[];
+}
+
+/** What a committed write reports. */
+export interface WriteOutcome {
+  ms: number;
+  refused: readonly string[];
 }
 
 interface Pending {
-  resolve: (ms: number) => void;
+  resolve: (outcome: WriteOutcome) => void;
   reject: (err: Error) => void;
 }
 
@@ -61,10 +77,13 @@ export class SqliteWriterThread {
 
   constructor(private readonly path: string) {}
 
-  /** Commits `write` durably on the writer thread; resolves with the duration of its commit in ms. */
-  write(write: SqliteWrite): Promise<number> {
+  /**
+   * Commits `write` durably on the writer thread; resolves with the duration of its commit in ms and the
+   * chats it refused (fenced).
+   */
+  write(write: SqliteWrite): Promise<WriteOutcome> {
     if (this.closed) return Promise.reject(new TypeError('The database connection is not open'));
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<WriteOutcome>((resolve, reject) => {
       const id = ++this.seq;
       this.pending.set(id, { resolve, reject });
       this.outbox.push({ id, write });
@@ -90,7 +109,7 @@ export class SqliteWriterThread {
         if (!p) continue;
         this.pending.delete(r.id);
         if (r.error) p.reject(Object.assign(new Error(r.error.message), r.error));
-        else p.resolve(reply.ms);
+        else p.resolve({ ms: reply.ms, refused: r.refused ?? [] });
       }
       if (this.pending.size === 0) worker.unref();
     });

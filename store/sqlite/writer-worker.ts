@@ -30,12 +30,13 @@ function commit(): void {
   queue = [];
   if (batch.length > 0) {
     const started = performance.now();
-    const errors = messages.commitWrites(batch.map((w) => w.write));
+    const outcomes = messages.commitWrites(batch.map((w) => w.write));
     const reply: WriterReply = {
       ms: performance.now() - started,
       results: batch.map((w, i) => {
-        const err = errors[i];
-        if (!err) return { id: w.id };
+        const outcome = outcomes[i];
+        if (Array.isArray(outcome)) return outcome.length > 0 ? { id: w.id, refused: outcome } : { id: w.id };
+        const err = outcome instanceof Error ? outcome : new Error('store writer: no outcome');
         const code = (err as { code?: unknown }).code;
         return {
           id: w.id,
