@@ -16,6 +16,7 @@ import { ChatList } from './chats.js';
 import { Router } from './http.js';
 import { chatRef, eventJson, Hub } from './hub.js';
 import { InboxReader } from './inbox.js';
+import { Origins } from './origins.js';
 import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
@@ -113,10 +114,12 @@ async function main(): Promise<void> {
   );
 
   const app = uws.App();
+  const origins = new Origins(config);
   const router = new Router(app, {
     bodyLimitBytes: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     logger,
+    origins,
   });
   const cacheBytes = config.gatewayCacheMb * 1024 * 1024;
   const users = new UserDirectory(store, redis, keys, logger, Math.floor(cacheBytes / 2));
@@ -135,11 +138,12 @@ async function main(): Promise<void> {
     hub,
     logger,
     limiter,
+    origins,
   });
   sessions.onRevoked((tokenHash) => ws.revoke(tokenHash));
 
-  router.route('/register', { post: auth.register });
-  router.route('/login', { post: auth.login });
+  router.route('/register', { post: auth.register }, { session: false });
+  router.route('/login', { post: auth.login }, { session: false });
   router.route('/logout', { post: auth.logout });
   router.route('/me', { get: auth.me });
   router.route('/chats', { get: chatList.chats });

@@ -9,9 +9,9 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../common/errors.js';
 import { hashToken, newSessionToken } from '../common/ids.js';
 import type { Keys } from '../common/keys.js';
-import { cookieValue, type RequestContext } from './http.js';
+import { cookieValue, SESSION_COOKIE, type RequestContext } from './http.js';
 
-export const COOKIE_NAME = 'sessionToken';
+export const COOKIE_NAME = SESSION_COOKIE;
 const CACHE_MS = 5000;
 const CACHE_MAX = 100_000;
 
@@ -75,12 +75,15 @@ export class Sessions {
   }
 }
 
-/** The token a request presents: cookie, then `Authorization: Bearer`, then (WebSocket only) `?token=`. */
+/**
+ * The token a request presents: `Authorization: Bearer`, then the cookie, then (WebSocket only)
+ * `?token=`. An explicit header wins over the cookie a client's cookie jar may send along with it.
+ */
 export function presentedToken(ctx: Pick<RequestContext, 'headers' | 'query'>, allowQuery: boolean): string {
+  const auth = ctx.headers.authorization;
+  if (auth && /^bearer\s+\S/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim();
   const fromCookie = cookieValue(ctx.headers.cookie, COOKIE_NAME);
   if (fromCookie) return fromCookie;
-  const auth = ctx.headers.authorization;
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim();
   if (allowQuery) return ctx.query.get('token') ?? '';
   return '';
 }

@@ -16,6 +16,7 @@ import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { Store } from '../store/index.js';
 import { errorReply, send, type RequestContext } from './http.js';
 import { chatRef, eventJson, type Conn, type Hub } from './hub.js';
+import type { Origins } from './origins.js';
 import type { PresenceView } from './presence-view.js';
 import type { RateLimiter } from './rate-limit.js';
 import { expect, STATUS_NAME } from './routes.js';
@@ -52,6 +53,8 @@ export interface WsDeps {
   logger: Logger;
   /** Cluster-wide send limits (per user and per client address). */
   limiter: RateLimiter;
+  /** Browser origins allowed to open sockets. */
+  origins: Origins;
 }
 
 /** The cluster-wide send limits are counted in one-second windows. */
@@ -66,12 +69,8 @@ export class WsEndpoints {
   private readonly addresses = new WeakMap<Conn, string>();
   /** Sockets per user being authorised (from the session check until the upgrade completes or fails). */
   private readonly opening = new Map<string, number>();
-  private readonly ownOrigins: Set<string>;
 
-  constructor(private readonly deps: WsDeps) {
-    this.ownOrigins = new Set(deps.config.allowedOrigins);
-    if (deps.config.publicOrigin) this.ownOrigins.add(deps.config.publicOrigin);
-  }
+  constructor(private readonly deps: WsDeps) {}
 
   register(app: TemplatedApp): void {
     const { config } = this.deps;
@@ -96,10 +95,7 @@ export class WsEndpoints {
 
   private originAllowed(origin: string, host: string): boolean {
     if (!origin) return true; // not a browser: the session is the credential
-    if (this.ownOrigins.has(origin)) return true;
-    if (!this.deps.config.publicOrigin && (origin === `http://${host}` || origin === `https://${host}`))
-      return true;
-    return false;
+    return this.deps.origins.allows(origin, host);
   }
 
   private upgrade(
@@ -116,6 +112,7 @@ export class WsEndpoints {
       authorization: req.getHeader('authorization'),
       contentType: '',
       origin: req.getHeader('origin'),
+      fetchSite: req.getHeader('sec-fetch-site'),
       host: req.getHeader('host'),
       forwardedFor: '',
       forwardedProto: '',
