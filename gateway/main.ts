@@ -156,7 +156,10 @@ async function main(): Promise<void> {
   router.route('/user/active/update', { post: routes.markActive });
   router.route('/user/active/:login', { get: routes.userActive });
   ws.register(app);
-  const files = serveWebClient(app, config.webRoot, logger);
+  const files = serveWebClient(app, config.webRoot, logger, {
+    publicOrigin: config.publicOrigin,
+    trustProxy: config.trustProxy,
+  });
   router.fallback();
 
   const inbox = new InboxReader(
