@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const directory = new ShardDirectory(redis, keys);
   await directory.start();
   const shards = new ShardClient(directory, logger.child({ component: 'shard-client' }));
-  const sessions = new Sessions(redis, subscriber, keys, config.sessionTtlS);
+  const sessions = new Sessions(redis, subscriber, keys, config.sessionTtlS, config.nodeId);
   await sessions.start();
   const presence = new PresenceClient({
     redis,
