@@ -6,7 +6,7 @@
  * client that opens, then catches up with `?after=`, misses nothing.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { AppError, toAppError } from '../common/errors.js';
+import { AppError, toAppError, type ErrorCode } from '../common/errors.js';
 import type { Config } from '../common/config.js';
 import { dialogChatId, GROUP_ID_RE, groupChatId } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
@@ -24,9 +24,19 @@ import { presentedToken, type Sessions } from './sessions.js';
 import type { ShardClient } from './shard-client.js';
 import * as v from './validate.js';
 
-/** Errors within this window beyond the budget close the socket (policy violation). */
+/** Misbehaviour within this window beyond the budget closes the socket (policy violation). */
 const ERROR_WINDOW_MS = 10_000;
 const ERROR_BUDGET = 50;
+/**
+ * Rejections that say nothing about the client's manners: it was merely fast (rate_limited) or the
+ * server could not serve it (unavailable, internal). They never count toward the budget, so a client
+ * that sends too fast is slowed down, not disconnected, and keeps the acknowledgements in flight.
+ */
+const NOT_MISBEHAVIOUR: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'rate_limited',
+  'unavailable',
+  'internal',
+]);
 const TYPING_INTERVAL_MS = 2000;
 /**
  * uWS drops a connection whose frame exceeds maxPayloadLength without a close frame (clients see
@@ -296,14 +306,20 @@ export class WsEndpoints {
     void this.release(conn);
   }
 
-  /** Reports a rejected event; a client that keeps misbehaving is disconnected. */
+  /**
+   * Reports a rejected event (`rate_limited` with `retry_after_ms`); a client that keeps sending
+   * malformed or disallowed events is disconnected.
+   */
   private reject(conn: Conn, err: unknown, clientId?: string): void {
     const e = toAppError(err);
     if (e.code === 'internal') this.deps.logger.error({ err, conn: conn.id }, 'websocket event failed');
     wsErrors.inc({ code: e.code });
     const payload: Record<string, unknown> = { code: e.code, message: e.message };
     if (clientId) payload.client_id = clientId;
+    if (e.code === 'rate_limited')
+      payload.retry_after_ms = Math.max(1, Math.ceil((e.retryAfterS ?? 1) * 1000));
     this.deps.hub.write(conn, eventJson('error', payload));
+    if (NOT_MISBEHAVIOUR.has(e.code)) return;
     const now = Date.now();
     if (now - conn.errorWindowStart > ERROR_WINDOW_MS) {
       conn.errorWindowStart = now;
@@ -395,7 +411,8 @@ export class WsEndpoints {
     return chatId;
   }
 
-  private takeToken(login: string): boolean {
+  /** Takes a send from the user's local bucket; throws rate_limited with the time until the next token. */
+  private takeToken(login: string): void {
     const rate = this.deps.config.sendRateLimit;
     const now = Date.now();
     let b = this.buckets.get(login);
@@ -406,9 +423,10 @@ export class WsEndpoints {
     }
     b.tokens = Math.min(rate * 2, b.tokens + ((now - b.at) / 1000) * rate);
     b.at = now;
-    if (b.tokens < 1) return false;
+    if (b.tokens < 1) {
+      throw new AppError('rate_limited', 'sending too fast, slow down', undefined, (1 - b.tokens) / rate);
+    }
     b.tokens -= 1;
-    return true;
   }
 
   private sendMessage(conn: Conn, payload: Record<string, unknown>): void {
@@ -420,7 +438,7 @@ export class WsEndpoints {
       chatId = this.chatOf(conn, payload.chat);
       text = v.messageText(payload.text);
       clientId = v.clientId(payload.client_id);
-      if (!this.takeToken(conn.login)) throw new AppError('rate_limited', 'sending too fast, slow down');
+      this.takeToken(conn.login);
     } catch (err) {
       this.reject(conn, err, rawClientId);
       return;
