@@ -159,6 +159,7 @@ async function main(): Promise<void> {
   const files = serveWebClient(app, config.webRoot, logger, {
     publicOrigin: config.publicOrigin,
     trustProxy: config.trustProxy,
+    session: auth.pageSession,
   });
   router.fallback();
 

@@ -44,6 +44,53 @@ export interface WebClientOptions {
   publicOrigin: string;
   /** TRUST_PROXY: X-Forwarded-Proto tells whether the browser used https. */
   trustProxy: boolean;
+  /**
+   * Who the request's session cookie signs in (null: nobody). When given, index.html carries the
+   * answer, so the page knows without asking (see {@link pageWithSession}).
+   */
+  session?: (cookieHeader: string) => Promise<{ login: string; username: string } | null>;
+}
+
+/** The id of the data block index.html carries; the web client reads it once at start. */
+export const BOOTSTRAP_ID = 'gm-bootstrap';
+
+/**
+ * index.html with a JSON data block before `</head>`: `{"me": {"login","username"}}` for a live
+ * session, `{"me": null}` without one. A data block (`type="application/json"`) is never executed,
+ * so the CSP's `script-src 'self'` stays as it is; `<` is escaped so no text can close the element.
+ * When the session cannot be checked (Redis down) the page goes without the block and the client
+ * asks GET /me as it would without a server in front of it (the Vite dev server).
+ */
+function pageWithSession(
+  html: Buffer,
+  session: NonNullable<WebClientOptions['session']>,
+  logger: Logger,
+): (cookie: string) => Promise<Buffer> {
+  const text = html.toString('utf8');
+  const at = text.indexOf('</head>');
+  if (at < 0) {
+    logger.warn('index.html has no </head>; the page will ask GET /me itself');
+    return () => Promise.resolve(html);
+  }
+  const before = Buffer.from(text.slice(0, at));
+  const after = Buffer.from(text.slice(at));
+  const block = (data: unknown) =>
+    Buffer.from(
+      `<script type="application/json" id="${BOOTSTRAP_ID}">${JSON.stringify(data).replace(/</g, '\\u003c')}</script>\n`,
+    );
+  const anonymous = Buffer.concat([before, block({ me: null }), after]);
+  return async (cookie) => {
+    if (!cookie) return anonymous;
+    try {
+      const me = await session(cookie);
+      return me
+        ? Buffer.concat([before, block({ me: { login: me.login, username: me.username } }), after])
+        : anonymous;
+    } catch (err) {
+      logger.warn({ err }, 'session check for the page failed; serving it without the bootstrap');
+      return html;
+    }
+  };
 }
 
 /**
@@ -100,24 +147,45 @@ export function serveWebClient(
     const body = readFileSync(file);
     const type = TYPES[extname(file)] ?? 'application/octet-stream';
     const immutable = rel.startsWith('/assets/');
-    const handler = (res: HttpResponse, req: HttpRequest) => {
-      const csp = policyFor(
+    const write = (res: HttpResponse, csp: string, content: Buffer, cache: string) => {
+      res.writeStatus('200 OK');
+      for (const k in SECURITY_HEADERS)
+        if (k !== 'content-security-policy') res.writeHeader(k, SECURITY_HEADERS[k]!);
+      res.writeHeader('content-security-policy', csp);
+      res.writeHeader('content-type', type);
+      res.writeHeader('cache-control', cache);
+      res.end(content);
+    };
+    const cspOf = (req: HttpRequest) =>
+      policyFor(
         socketOrigin(
           options,
           req.getHeader('host'),
           options.trustProxy ? req.getHeader('x-forwarded-proto') : '',
         ),
       );
-      res.cork(() => {
-        res.writeStatus('200 OK');
-        for (const k in SECURITY_HEADERS)
-          if (k !== 'content-security-policy') res.writeHeader(k, SECURITY_HEADERS[k]!);
-        res.writeHeader('content-security-policy', csp);
-        res.writeHeader('content-type', type);
-        res.writeHeader('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-        res.end(body);
-      });
+    const handler = (res: HttpResponse, req: HttpRequest) => {
+      const csp = cspOf(req);
+      res.cork(() => write(res, csp, body, immutable ? 'public, max-age=31536000, immutable' : 'no-cache'));
     };
+    if (rel === '/index.html' && options.session) {
+      const page = pageWithSession(body, options.session, logger);
+      const pageHandler = (res: HttpResponse, req: HttpRequest) => {
+        const csp = cspOf(req);
+        const cookie = req.getHeader('cookie');
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        void page(cookie).then((content) => {
+          // The page tells who is signed in: never stored by a cache.
+          if (!aborted) res.cork(() => write(res, csp, content, 'no-store'));
+        });
+      };
+      app.get(rel, pageHandler);
+      app.get('/', pageHandler);
+      continue;
+    }
     app.get(rel, handler);
     if (rel === '/index.html') app.get('/', handler);
   }
