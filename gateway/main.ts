@@ -13,6 +13,7 @@ import { ShardDirectory } from '../shards/index.js';
 import { openStore } from '../store/index.js';
 import { Auth } from './auth.js';
 import { ChatList } from './chats.js';
+import { CorkAnchor } from './cork-anchor.js';
 import { Router } from './http.js';
 import { chatRef, eventJson, Hub } from './hub.js';
 import { InboxReader } from './inbox.js';
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   const auth = new Auth(store, sessions, limiter, config, users);
   const chatList = new ChatList(store, sessions, presence, users);
   const routes = new ChatRoutes(store, sessions, shards, presence, new PageCache(Math.floor(cacheBytes / 2)));
+  const anchor = new CorkAnchor(logger.child({ component: 'cork-anchor' }));
   const ws = new WsEndpoints({
     node: config.nodeId,
     config,
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     logger,
     limiter,
     origins,
+    anchor,
   });
   sessions.onRevoked((tokenHash) => ws.revoke(tokenHash));
 
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
   router.route('/user/active/update', { post: routes.markActive });
   router.route('/user/active/:login', { get: routes.userActive });
   ws.register(app);
+  anchor.register(app);
   const files = serveWebClient(app, config.webRoot, logger, {
     publicOrigin: config.publicOrigin,
     trustProxy: config.trustProxy,
@@ -178,6 +182,7 @@ async function main(): Promise<void> {
       socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.httpHost}:${config.httpPort}`)),
     );
   });
+  await anchor.start(config.httpHost, uws.us_socket_local_port(listenSocket as never));
   let ready = true;
   const ops = await startOpsServer(config.metricsHost, config.metricsPort || 9100, () => ready);
   logger.info(
@@ -192,6 +197,7 @@ async function main(): Promise<void> {
     ready = false;
     logger.info({ signal }, 'gateway draining');
     uws.us_listen_socket_close(listenSocket as never);
+    anchor.stop();
     ws.closeAll();
     clearInterval(deliveredTimer);
     await inbox.stop();

@@ -16,6 +16,7 @@ import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { Store } from '../store/index.js';
 import { errorReply, send, type RequestContext } from './http.js';
 import { chatRef, eventJson, type Conn, type Hub } from './hub.js';
+import type { CorkAnchor } from './cork-anchor.js';
 import type { Origins } from './origins.js';
 import type { PresenceView } from './presence-view.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -65,6 +66,8 @@ export interface WsDeps {
   limiter: RateLimiter;
   /** Browser origins allowed to open sockets. */
   origins: Origins;
+  /** The socket asynchronous upgrades run corked by. */
+  anchor?: CorkAnchor;
 }
 
 /** The cluster-wide send limits are counted in one-second windows. */
@@ -188,8 +191,9 @@ export class WsEndpoints {
    * `res.cork(() => res.upgrade(...))`: when the upgrade reallocates the socket in place, the code that runs
    * after the cork callback reads the new WebSocket's memory as HTTP response state and may shut the socket
    * down right after the 101 (strace: the 101, `shutdown`, `close`; the client sees 1006). `res.cork` skips that
-   * code when another socket is corked, so the upgrade runs inside the cork of an open WebSocket when this
-   * gateway has one. Without one it runs uncorked, which is correct but makes uWS print a warning.
+   * code when another socket is corked, so the upgrade runs inside the cork of another open WebSocket: the
+   * gateway's cork anchor (a socket it keeps open to itself), or a client's while the anchor reconnects.
+   * Without either it runs uncorked, which is correct but makes uWS print a warning.
    */
   private accept(
     res: HttpResponse,
@@ -204,7 +208,7 @@ export class WsEndpoints {
       done = true;
       res.upgrade(conn, key, protocol, extensions, context);
     };
-    const anchor = this.deps.hub.anyOpen();
+    const anchor = this.deps.anchor?.socket() ?? this.deps.hub.anyOpen();
     if (anchor) {
       try {
         anchor.cork(() => res.cork(upgrade));
