@@ -138,7 +138,7 @@ export const CONFIG_SPEC = {
     'ALLOWED_ORIGINS',
     [] as string[],
     list,
-    "Extra browser origins allowed to open WebSockets (the server's own origin always is).",
+    "Extra browser origins allowed to open WebSockets and make requests that change state (the server's own origin always is).",
   ),
   gatewayCacheMb: key(
     'GATEWAY_CACHE_MB',

@@ -49,7 +49,7 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
-    /** Seconds until a retry may succeed (429). */
+    /** Seconds until a retry may succeed (429; the Retry-After header rounds it up to whole seconds). */
     readonly retryAfterS?: number,
   ) {
     super(message);

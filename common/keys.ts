@@ -6,6 +6,7 @@
  * |-----------------------------|--------|--------------------|------------------------------------------------------|
  * | session:{tokenHash}         | string | gateway            | login of a session; TTL = session lifetime           |
  * | revoked                     | pubsub | gateway            | token hashes just revoked (gateways close sockets)   |
+ * | revoked-ack:{node}          | pubsub | gateway            | acknowledgements of the node's revocations           |
  * | users                       | pubsub | gateway            | a user registered (gateways drop directory caches)   |
  * | shards                      | zset   | shard              | live shards: member "id|host:port", score = expiry ms|
  * | lease:{chatId}              | string | shard              | "shardId:epoch" owning the chat's writes; PX lease   |
@@ -30,6 +31,9 @@ export class Keys {
   }
   revokedChannel(): string {
     return `${this.prefix}revoked`;
+  }
+  revokedAckChannel(node: string): string {
+    return `${this.prefix}revoked-ack:${node}`;
   }
   usersChannel(): string {
     return `${this.prefix}users`;

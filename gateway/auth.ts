@@ -10,9 +10,16 @@ import { AppError } from '../common/errors.js';
 import type { Config } from '../common/config.js';
 import { loginAttempts } from '../common/metrics.js';
 import type { Store } from '../store/index.js';
-import type { Reply, RequestContext } from './http.js';
+import { cookieValue, type Reply, type RequestContext } from './http.js';
 import type { RateLimiter } from './rate-limit.js';
-import { clearedCookie, presentedToken, requireSession, sessionCookie, type Sessions } from './sessions.js';
+import {
+  clearedCookie,
+  COOKIE_NAME,
+  presentedToken,
+  requireSession,
+  sessionCookie,
+  type Sessions,
+} from './sessions.js';
 import type { UserDirectory } from './user-directory.js';
 import * as v from './validate.js';
 
@@ -129,6 +136,14 @@ export class Auth {
     if (!session) throw new AppError('unauthorized', 'a valid session is required');
     await this.sessions.revoke(session.tokenHash);
     return { status: 204, headers: { 'set-cookie': clearedCookie(this.secure(ctx)) } };
+  };
+
+  /** Who a page request's cookie signs in, for the web client's bootstrap (null: nobody). */
+  pageSession = async (cookieHeader: string): Promise<{ login: string; username: string } | null> => {
+    const session = await this.sessions.resolve(cookieValue(cookieHeader, COOKIE_NAME));
+    if (!session) return null;
+    const user = await this.store.users.getUser(session.login);
+    return user ? { login: user.login, username: user.username } : null;
   };
 
   me = async (ctx: RequestContext): Promise<Reply> => {

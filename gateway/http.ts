@@ -12,6 +12,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { AppError, toAppError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { httpRequests, httpSeconds } from '../common/metrics.js';
+import { Origins } from './origins.js';
 
 export type Method = 'get' | 'post' | 'delete' | 'put' | 'patch';
 
@@ -27,6 +28,8 @@ export interface RequestContext {
     authorization: string;
     contentType: string;
     origin: string;
+    /** `Sec-Fetch-Site` ('' when absent). */
+    fetchSite: string;
     host: string;
     forwardedFor: string;
     forwardedProto: string;
@@ -156,7 +159,53 @@ export interface RouterOptions {
   bodyLimitBytes: number;
   trustProxy: boolean;
   logger: Logger;
+  /** The browser origins allowed to change state (the WebSocket upgrade's allow-list). */
+  origins: Origins;
 }
+
+export interface RouteOptions {
+  /**
+   * Whether the route authenticates with the session (every route but /register and /login). A
+   * state-changing request to such a route that presents the session cookie must come from an
+   * allowed origin. @default true
+   */
+  session?: boolean;
+}
+
+/** Methods that change state: their requests are checked for origin and content type. */
+const STATE_CHANGING = new Set<string>(['post', 'put', 'patch', 'delete']);
+
+/** `application/json`, with any parameters (`; charset=utf-8`). */
+const JSON_MEDIA_TYPE = /^application\/json\s*(;|$)/i;
+
+/**
+ * Refuses a state-changing request that a page of another origin could have made with the user's
+ * browser: one whose Origin (or, without one, Sec-Fetch-Site) names another origin, and one that
+ * presents the session cookie without saying where it comes from. Clients that are not browsers
+ * send neither header and authenticate with `Authorization: Bearer` (which no page of another
+ * origin can set without CORS, which the gateway does not grant).
+ */
+function crossOriginError(ctx: RequestContext, origins: Origins, session: boolean): AppError | null {
+  const h = { origin: ctx.headers.origin, host: ctx.headers.host, fetchSite: ctx.headers.fetchSite };
+  if (Origins.fromBrowser(h)) {
+    return origins.browserAllowed(h) ? null : new AppError('origin_not_allowed', 'origin not allowed');
+  }
+  if (session && usesSessionCookie(ctx.headers)) {
+    return new AppError(
+      'origin_not_allowed',
+      'a request authenticated by the session cookie must carry an allowed Origin',
+    );
+  }
+  return null;
+}
+
+/** Whether the session is taken from the cookie (no Bearer token, a sessionToken cookie). */
+function usesSessionCookie(headers: RequestContext['headers']): boolean {
+  return !/^bearer\s+\S/i.test(headers.authorization) && cookieValue(headers.cookie, SESSION_COOKIE) !== '';
+}
+
+/** The session cookie's name (sessions.ts re-exports it as COOKIE_NAME). */
+export const SESSION_COOKIE = 'sessionToken';
 
 /** Registers routes on the uWS app: `route('/dialog/:login', { get: handler })`. */
 export class Router {
@@ -165,7 +214,8 @@ export class Router {
     private readonly options: RouterOptions,
   ) {}
 
-  route(pattern: string, handlers: Partial<Record<Method, Handler>>): void {
+  route(pattern: string, handlers: Partial<Record<Method, Handler>>, options: RouteOptions = {}): void {
+    const session = options.session ?? true;
     const allow = Object.keys(handlers)
       .map((m) => m.toUpperCase())
       .join(', ');
@@ -181,7 +231,7 @@ export class Router {
         send(res, state, errorReply(new AppError('method_not_allowed', `use ${allow}`)), { allow });
         return;
       }
-      this.dispatch(res, req, state, pattern, paramCount, handler, method);
+      this.dispatch(res, req, state, pattern, paramCount, handler, method, session);
     });
   }
 
@@ -204,12 +254,14 @@ export class Router {
     paramCount: number,
     handler: Handler,
     method: string,
+    session: boolean,
   ): void {
     const started = performance.now();
     const params: string[] = [];
     for (let i = 0; i < paramCount; i++) params.push(safeDecode(req.getParameter(i) ?? ''));
-    const hasBody = method === 'post' || method === 'put' || method === 'patch' || method === 'delete';
+    const hasBody = STATE_CHANGING.has(method);
     const contentLength = Number(req.getHeader('content-length') || 0);
+    const chunked = req.getHeader('transfer-encoding') !== '';
     const ctx: RequestContext = {
       method,
       path: req.getUrl(),
@@ -221,6 +273,7 @@ export class Router {
         authorization: req.getHeader('authorization'),
         contentType: req.getHeader('content-type'),
         origin: req.getHeader('origin'),
+        fetchSite: req.getHeader('sec-fetch-site'),
         host: req.getHeader('host'),
         forwardedFor: req.getHeader('x-forwarded-for'),
         forwardedProto: req.getHeader('x-forwarded-proto'),
@@ -234,6 +287,11 @@ export class Router {
         : Buffer.from(res.getRemoteAddressAsText()).toString();
     let bodyPromise: Promise<Buffer> | null = null;
     if (hasBody) {
+      const refused = crossOriginError(ctx, this.options.origins, session);
+      if (refused) {
+        this.refuse(res, state, pattern, started, refused);
+        return;
+      }
       if (contentLength > this.options.bodyLimitBytes) {
         send(
           res,
@@ -244,6 +302,21 @@ export class Router {
           {
             connection: 'close',
           },
+        );
+        return;
+      }
+      // Only JSON bodies: a page of another origin can send text/plain, form and multipart bodies
+      // without asking (no CORS preflight), but not application/json.
+      if (
+        (contentLength > 0 || chunked || ctx.headers.contentType) &&
+        !JSON_MEDIA_TYPE.test(ctx.headers.contentType)
+      ) {
+        this.refuse(
+          res,
+          state,
+          pattern,
+          started,
+          new AppError('unsupported_media_type', 'request bodies must be application/json'),
         );
         return;
       }
@@ -276,6 +349,23 @@ export class Router {
     } else {
       finish(result);
     }
+  }
+
+  /**
+   * Answers before the body is read. The connection is closed afterwards: a body the client may
+   * still be sending would otherwise be read as the next request.
+   */
+  private refuse(
+    res: HttpResponse,
+    state: { aborted: boolean },
+    pattern: string,
+    started: number,
+    err: AppError,
+  ): void {
+    const reply = errorReply(err);
+    httpRequests.inc({ route: pattern, status: `${Math.floor(reply.status / 100)}xx` });
+    httpSeconds.observe({ route: pattern }, (performance.now() - started) / 1000);
+    send(res, state, reply, { connection: 'close' });
   }
 
   private toReply(err: unknown, ctx: RequestContext): Reply {

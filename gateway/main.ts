@@ -13,9 +13,11 @@ import { ShardDirectory } from '../shards/index.js';
 import { openStore } from '../store/index.js';
 import { Auth } from './auth.js';
 import { ChatList } from './chats.js';
+import { CorkAnchor } from './cork-anchor.js';
 import { Router } from './http.js';
 import { chatRef, eventJson, Hub } from './hub.js';
 import { InboxReader } from './inbox.js';
+import { Origins } from './origins.js';
 import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   const directory = new ShardDirectory(redis, keys);
   await directory.start();
   const shards = new ShardClient(directory, logger.child({ component: 'shard-client' }));
-  const sessions = new Sessions(redis, subscriber, keys, config.sessionTtlS);
+  const sessions = new Sessions(redis, subscriber, keys, config.sessionTtlS, config.nodeId);
   await sessions.start();
   const presence = new PresenceClient({
     redis,
@@ -113,10 +115,12 @@ async function main(): Promise<void> {
   );
 
   const app = uws.App();
+  const origins = new Origins(config);
   const router = new Router(app, {
     bodyLimitBytes: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     logger,
+    origins,
   });
   const cacheBytes = config.gatewayCacheMb * 1024 * 1024;
   const users = new UserDirectory(store, redis, keys, logger, Math.floor(cacheBytes / 2));
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
   const auth = new Auth(store, sessions, limiter, config, users);
   const chatList = new ChatList(store, sessions, presence, users);
   const routes = new ChatRoutes(store, sessions, shards, presence, new PageCache(Math.floor(cacheBytes / 2)));
+  const anchor = new CorkAnchor(logger.child({ component: 'cork-anchor' }));
   const ws = new WsEndpoints({
     node: config.nodeId,
     config,
@@ -135,11 +140,13 @@ async function main(): Promise<void> {
     hub,
     logger,
     limiter,
+    origins,
+    anchor,
   });
   sessions.onRevoked((tokenHash) => ws.revoke(tokenHash));
 
-  router.route('/register', { post: auth.register });
-  router.route('/login', { post: auth.login });
+  router.route('/register', { post: auth.register }, { session: false });
+  router.route('/login', { post: auth.login }, { session: false });
   router.route('/logout', { post: auth.logout });
   router.route('/me', { get: auth.me });
   router.route('/chats', { get: chatList.chats });
@@ -152,7 +159,12 @@ async function main(): Promise<void> {
   router.route('/user/active/update', { post: routes.markActive });
   router.route('/user/active/:login', { get: routes.userActive });
   ws.register(app);
-  const files = serveWebClient(app, config.webRoot, logger);
+  anchor.register(app);
+  const files = serveWebClient(app, config.webRoot, logger, {
+    publicOrigin: config.publicOrigin,
+    trustProxy: config.trustProxy,
+    session: auth.pageSession,
+  });
   router.fallback();
 
   const inbox = new InboxReader(
@@ -170,6 +182,7 @@ async function main(): Promise<void> {
       socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.httpHost}:${config.httpPort}`)),
     );
   });
+  await anchor.start(config.httpHost, uws.us_socket_local_port(listenSocket as never));
   let ready = true;
   const ops = await startOpsServer(config.metricsHost, config.metricsPort || 9100, () => ready);
   logger.info(
@@ -184,6 +197,7 @@ async function main(): Promise<void> {
     ready = false;
     logger.info({ signal }, 'gateway draining');
     uws.us_listen_socket_close(listenSocket as never);
+    anchor.stop();
     ws.closeAll();
     clearInterval(deliveredTimer);
     await inbox.stop();

@@ -72,7 +72,7 @@ export class RateLimiter {
         'rate_limited',
         'too many requests, slow down',
         undefined,
-        Math.max(1, resetMs / 1000),
+        Math.max(0, resetMs) / 1000,
       );
     }
   }
@@ -131,12 +131,13 @@ export class RateLimiter {
   }
 
   private limited(limit: Limit, window: number): AppError {
+    // Exact to the millisecond (WebSocket errors carry it as retry_after_ms); Retry-After rounds it up.
     const resetMs = (window + 1) * limit.windowMs - Date.now();
     return new AppError(
       'rate_limited',
       'too many requests, slow down',
       undefined,
-      Math.max(1, resetMs / 1000),
+      Math.max(0, resetMs) / 1000,
     );
   }
 

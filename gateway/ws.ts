@@ -6,7 +6,7 @@
  * client that opens, then catches up with `?after=`, misses nothing.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { AppError, toAppError } from '../common/errors.js';
+import { AppError, toAppError, type ErrorCode } from '../common/errors.js';
 import type { Config } from '../common/config.js';
 import { dialogChatId, GROUP_ID_RE, groupChatId } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
@@ -16,6 +16,8 @@ import { MarkKind } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { Store } from '../store/index.js';
 import { errorReply, send, type RequestContext } from './http.js';
 import { chatRef, eventJson, type Conn, type Hub } from './hub.js';
+import type { CorkAnchor } from './cork-anchor.js';
+import type { Origins } from './origins.js';
 import type { PresenceView } from './presence-view.js';
 import type { RateLimiter } from './rate-limit.js';
 import { expect, STATUS_NAME } from './routes.js';
@@ -23,9 +25,19 @@ import { presentedToken, type Sessions } from './sessions.js';
 import type { ShardClient } from './shard-client.js';
 import * as v from './validate.js';
 
-/** Errors within this window beyond the budget close the socket (policy violation). */
+/** Misbehaviour within this window beyond the budget closes the socket (policy violation). */
 const ERROR_WINDOW_MS = 10_000;
 const ERROR_BUDGET = 50;
+/**
+ * Rejections that say nothing about the client's manners: it was merely fast (rate_limited) or the
+ * server could not serve it (unavailable, internal). They never count toward the budget, so a client
+ * that sends too fast is slowed down, not disconnected, and keeps the acknowledgements in flight.
+ */
+const NOT_MISBEHAVIOUR: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'rate_limited',
+  'unavailable',
+  'internal',
+]);
 const TYPING_INTERVAL_MS = 2000;
 /**
  * uWS drops a connection whose frame exceeds maxPayloadLength without a close frame (clients see
@@ -52,6 +64,10 @@ export interface WsDeps {
   logger: Logger;
   /** Cluster-wide send limits (per user and per client address). */
   limiter: RateLimiter;
+  /** Browser origins allowed to open sockets. */
+  origins: Origins;
+  /** The socket asynchronous upgrades run corked by. */
+  anchor?: CorkAnchor;
 }
 
 /** The cluster-wide send limits are counted in one-second windows. */
@@ -66,12 +82,8 @@ export class WsEndpoints {
   private readonly addresses = new WeakMap<Conn, string>();
   /** Sockets per user being authorised (from the session check until the upgrade completes or fails). */
   private readonly opening = new Map<string, number>();
-  private readonly ownOrigins: Set<string>;
 
-  constructor(private readonly deps: WsDeps) {
-    this.ownOrigins = new Set(deps.config.allowedOrigins);
-    if (deps.config.publicOrigin) this.ownOrigins.add(deps.config.publicOrigin);
-  }
+  constructor(private readonly deps: WsDeps) {}
 
   register(app: TemplatedApp): void {
     const { config } = this.deps;
@@ -96,10 +108,7 @@ export class WsEndpoints {
 
   private originAllowed(origin: string, host: string): boolean {
     if (!origin) return true; // not a browser: the session is the credential
-    if (this.ownOrigins.has(origin)) return true;
-    if (!this.deps.config.publicOrigin && (origin === `http://${host}` || origin === `https://${host}`))
-      return true;
-    return false;
+    return this.deps.origins.allows(origin, host);
   }
 
   private upgrade(
@@ -116,6 +125,7 @@ export class WsEndpoints {
       authorization: req.getHeader('authorization'),
       contentType: '',
       origin: req.getHeader('origin'),
+      fetchSite: req.getHeader('sec-fetch-site'),
       host: req.getHeader('host'),
       forwardedFor: '',
       forwardedProto: '',
@@ -181,8 +191,9 @@ export class WsEndpoints {
    * `res.cork(() => res.upgrade(...))`: when the upgrade reallocates the socket in place, the code that runs
    * after the cork callback reads the new WebSocket's memory as HTTP response state and may shut the socket
    * down right after the 101 (strace: the 101, `shutdown`, `close`; the client sees 1006). `res.cork` skips that
-   * code when another socket is corked, so the upgrade runs inside the cork of an open WebSocket when this
-   * gateway has one. Without one it runs uncorked, which is correct but makes uWS print a warning.
+   * code when another socket is corked, so the upgrade runs inside the cork of another open WebSocket: the
+   * gateway's cork anchor (a socket it keeps open to itself), or a client's while the anchor reconnects.
+   * Without either it runs uncorked, which is correct but makes uWS print a warning.
    */
   private accept(
     res: HttpResponse,
@@ -197,7 +208,7 @@ export class WsEndpoints {
       done = true;
       res.upgrade(conn, key, protocol, extensions, context);
     };
-    const anchor = this.deps.hub.anyOpen();
+    const anchor = this.deps.anchor?.socket() ?? this.deps.hub.anyOpen();
     if (anchor) {
       try {
         anchor.cork(() => res.cork(upgrade));
@@ -299,14 +310,20 @@ export class WsEndpoints {
     void this.release(conn);
   }
 
-  /** Reports a rejected event; a client that keeps misbehaving is disconnected. */
+  /**
+   * Reports a rejected event (`rate_limited` with `retry_after_ms`); a client that keeps sending
+   * malformed or disallowed events is disconnected.
+   */
   private reject(conn: Conn, err: unknown, clientId?: string): void {
     const e = toAppError(err);
     if (e.code === 'internal') this.deps.logger.error({ err, conn: conn.id }, 'websocket event failed');
     wsErrors.inc({ code: e.code });
     const payload: Record<string, unknown> = { code: e.code, message: e.message };
     if (clientId) payload.client_id = clientId;
+    if (e.code === 'rate_limited')
+      payload.retry_after_ms = Math.max(1, Math.ceil((e.retryAfterS ?? 1) * 1000));
     this.deps.hub.write(conn, eventJson('error', payload));
+    if (NOT_MISBEHAVIOUR.has(e.code)) return;
     const now = Date.now();
     if (now - conn.errorWindowStart > ERROR_WINDOW_MS) {
       conn.errorWindowStart = now;
@@ -398,7 +415,8 @@ export class WsEndpoints {
     return chatId;
   }
 
-  private takeToken(login: string): boolean {
+  /** Takes a send from the user's local bucket; throws rate_limited with the time until the next token. */
+  private takeToken(login: string): void {
     const rate = this.deps.config.sendRateLimit;
     const now = Date.now();
     let b = this.buckets.get(login);
@@ -409,9 +427,10 @@ export class WsEndpoints {
     }
     b.tokens = Math.min(rate * 2, b.tokens + ((now - b.at) / 1000) * rate);
     b.at = now;
-    if (b.tokens < 1) return false;
+    if (b.tokens < 1) {
+      throw new AppError('rate_limited', 'sending too fast, slow down', undefined, (1 - b.tokens) / rate);
+    }
     b.tokens -= 1;
-    return true;
   }
 
   private sendMessage(conn: Conn, payload: Record<string, unknown>): void {
@@ -423,7 +442,7 @@ export class WsEndpoints {
       chatId = this.chatOf(conn, payload.chat);
       text = v.messageText(payload.text);
       clientId = v.clientId(payload.client_id);
-      if (!this.takeToken(conn.login)) throw new AppError('rate_limited', 'sending too fast, slow down');
+      this.takeToken(conn.login);
     } catch (err) {
       this.reject(conn, err, rawClientId);
       return;

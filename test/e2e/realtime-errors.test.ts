@@ -332,6 +332,51 @@ test('sending faster than SEND_RATE_LIMIT gets rate_limited errors with the clie
   await ws.next(ackOf(again), EVENT_MS);
 });
 
+test('a sender far over the rate limit keeps its socket and every acknowledgement of what was accepted', async (t) => {
+  const { gw1, gw2 } = gateways();
+  const [alice, bob] = await users(2, 'flood');
+  const ws = await open(t, `${gw1.wsUrl}/dialog/${bob!.login}/ws`, alice!);
+  const bobWs = await open(t, `${gw2.wsUrl}/dialog/${alice!.login}/ws`, bob!);
+  // Ten times the per-second limit at once: far more rate_limited answers than the 50 invalid events
+  // that would close the socket, while the accepted sends are still on their way to the shard.
+  const total = SEND_RATE_LIMIT * 10;
+  const ids = Array.from({ length: total }, () => newClientId());
+  for (const clientId of ids) sendText(ws, 'flood', { clientId });
+  const outcome = await Promise.all(
+    ids.map((clientId) =>
+      ws.next(
+        (e) => e.payload.client_id === clientId && (e.type === 'new_message' || e.type === 'error'),
+        EVENT_MS,
+      ),
+    ),
+  );
+  const acked = outcome.filter((e) => e.type === 'new_message');
+  const limited = outcome.filter((e) => e.type === 'error');
+  assert.ok(limited.length > 50, `more rejections than the misbehaviour budget (${limited.length})`);
+  assert.ok(acked.length >= SEND_RATE_LIMIT, `the burst allowance was served (${acked.length} acked)`);
+  for (const e of limited) {
+    assert.equal(e.payload.code, 'rate_limited', e.raw);
+    const retry = e.payload.retry_after_ms;
+    assert.ok(typeof retry === 'number' && Number.isInteger(retry) && retry > 0 && retry <= 1000, e.raw);
+  }
+  // Still open, and what was accepted is exactly what was stored and delivered.
+  await sleep(QUIET_MS);
+  assert.equal(ws.socket.readyState, ws.socket.OPEN, 'the socket stays open');
+  await bobWs.take(messageIn(dialog(alice!.login)), acked.length, EVENT_MS);
+  const stored = await historyAfter(api(gw2.url), bob!, `/dialog/${alice!.login}`);
+  assert.deepEqual(
+    stored.map((m) => m.id),
+    acked.map((e) => e.payload.id!).sort((x, y) => x - y),
+    'the acknowledged messages, and only those, are stored',
+  );
+  // The hint is honest: after waiting it out, the next send is accepted on the same socket.
+  const wait = Math.max(...limited.map((e) => e.payload.retry_after_ms as number));
+  await sleep(wait + 50);
+  const again = newClientId();
+  sendText(ws, 'after the hint', { clientId: again });
+  await ws.next(ackOf(again), EVENT_MS);
+});
+
 test('logout closes the open sockets of that session on every gateway, and only those', async (t) => {
   const { gw1, gw2 } = gateways();
   const [alice, bob] = await users(2, 'out');

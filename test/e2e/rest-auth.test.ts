@@ -375,7 +375,11 @@ describe('POST /logout', () => {
   test('204, clears the cookie, and that token stops working everywhere', opts, async () => {
     const user = await suite.http.register(uniqueLogin('lo'));
     const second = await suite.http.login(user.login);
-    const res = await suite.http.request('POST', '/logout', { cookie: user.cookie });
+    // A browser's logout: the cookie, and the page's own origin.
+    const res = await suite.http.request('POST', '/logout', {
+      cookie: user.cookie,
+      headers: { origin: suite.gateway.url },
+    });
     assert.equal(res.status, 204);
     assert.equal(res.text, '');
     const cleared = sessionCookie(res);
@@ -402,7 +406,10 @@ describe('POST /logout', () => {
     assertError(await suite.http.request('POST', '/logout'), 401, 'unauthorized');
     assertError(await suite.http.request('POST', '/logout', { token: 'x'.repeat(43) }), 401, 'unauthorized');
     assertError(
-      await suite.http.request('POST', '/logout', { cookie: 'sessionToken=nonsense' }),
+      await suite.http.request('POST', '/logout', {
+        cookie: 'sessionToken=nonsense',
+        headers: { origin: suite.gateway.url },
+      }),
       401,
       'unauthorized',
     );

@@ -1,5 +1,6 @@
 /**
- * Entry point: with a session, the messenger; without one, sign in / register.
+ * Entry point: with a session, the messenger; without one, sign in / register. The server says which
+ * in the page itself, so neither case starts with a request that may fail.
  */
 import './styles.css';
 import { api, ApiError, setUnauthorizedHandler } from './api.ts';
@@ -28,7 +29,30 @@ setUnauthorizedHandler(() => {
   showAuth(root, signedIn);
 });
 
+/**
+ * What the server wrote into the page about the session (gateway/static.ts): `me` for a live
+ * session, null for none; undefined when the page has no such block (then ask GET /me). Read once.
+ */
+function bootstrapped(): Me | null | undefined {
+  const el = document.getElementById('gm-bootstrap');
+  if (!el) return undefined;
+  el.remove();
+  try {
+    const data = JSON.parse(el.textContent ?? '') as { me?: Me | null };
+    return data.me === undefined ? undefined : data.me;
+  } catch {
+    return undefined;
+  }
+}
+
 async function boot(): Promise<void> {
+  const known = bootstrapped();
+  if (known !== undefined) {
+    // The server already said: no request that could fail, and a signed-in page goes straight to its chats.
+    if (known) signedIn(known);
+    else signedOut();
+    return;
+  }
   try {
     signedIn(await api.me());
   } catch (err) {
