@@ -13,6 +13,11 @@ export interface LauncherOptions {
   data: string;
   /** How long every process may take to report ready. @default 60000 */
   readyTimeoutMs: number;
+  /**
+   * Message store. 'cassandra' uses CASSANDRA_CONTACT_POINTS when set, else starts a local Cassandra node
+   * (data under `<data>/cassandra`). @default 'sqlite'
+   */
+  store: 'sqlite' | 'cassandra';
   help: boolean;
 }
 
@@ -27,9 +32,13 @@ Options:
   --host H            listen address of the gateways (default 127.0.0.1; 0.0.0.0 for remote clients)
   --data DIR          database and Redis files (default ./data)
   --ready-timeout S   seconds each process may take to become ready (default 60)
+  --store S           sqlite (default) or cassandra: with no CASSANDRA_CONTACT_POINTS, a local
+                      Cassandra 5.0 node is started (needs Java 17 and Maven; data in DIR/cassandra)
   -h, --help          show this help
 
-Environment: REDIS_URL uses that Redis instead of starting one; every other
+Environment: REDIS_URL uses that Redis instead of starting one; STORE=cassandra
+is the same as --store cassandra, CASSANDRA_CONTACT_POINTS names an existing
+cluster (see README, "Scaling out"); every other
 service variable (see README) is passed through to the services.`;
 
 function int(flag: string, raw: string | undefined, min: number, max: number): number {
@@ -51,6 +60,7 @@ export function parseArgs(argv: readonly string[]): LauncherOptions {
     host: '127.0.0.1',
     data: './data',
     readyTimeoutMs: 60_000,
+    store: process.env.STORE === 'cassandra' ? 'cassandra' : 'sqlite',
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -79,6 +89,14 @@ export function parseArgs(argv: readonly string[]): LauncherOptions {
       case '--data':
         if (!value) throw new Error('--data needs a folder');
         options.data = value;
+        break;
+      case '--store':
+        if (value !== 'sqlite' && value !== 'cassandra') {
+          throw new Error(
+            `--store must be sqlite or cassandra, got ${value === undefined ? 'nothing' : `"${value}"`}`,
+          );
+        }
+        options.store = value;
         break;
       case '--ready-timeout':
         options.readyTimeoutMs = int(flag, value, 1, 3600) * 1000;

@@ -247,6 +247,28 @@ function tailOf(file: string, lines: number): string {
   }
 }
 
+/** The pid recorded in `file` when that process is still a running JVM, else null. */
+function runningPid(file: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return null;
+  }
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('CassandraDaemon') ? pid : null;
+  } catch {
+    return pid;
+  }
+}
+
 /** Asks the node for its release version; null while CQL does not answer. */
 async function releaseVersion(port: number): Promise<string | null> {
   const client = new Client({
@@ -280,6 +302,13 @@ export async function startCassandraNode(options: CassandraNodeOptions = {}): Pr
   const throwaway = options.dataDir === undefined;
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gm-cassandra-'));
   fs.mkdirSync(dataDir, { recursive: true });
+  const pidFile = path.join(dataDir, 'cassandra.pid');
+  const earlier = runningPid(pidFile);
+  if (earlier !== null) {
+    throw new Error(
+      `a Cassandra node of an earlier run still uses ${dataDir} (pid ${earlier}); stop it (kill ${earlier}) and start again`,
+    );
+  }
   const confDir = path.join(dataDir, 'conf');
   fs.mkdirSync(confDir, { recursive: true });
   const nativePort = await pickPort(options.nativePort);
@@ -325,6 +354,7 @@ export async function startCassandraNode(options: CassandraNodeOptions = {}): Pr
   const out = fs.openSync(logFile, 'a');
   const child = spawn('java', args, { stdio: ['ignore', out, out], detached: false });
   fs.closeSync(out);
+  if (child.pid !== undefined) fs.writeFileSync(pidFile, `${child.pid}\n`);
   const exited = exitOf(child);
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -336,6 +366,7 @@ export async function startCassandraNode(options: CassandraNodeOptions = {}): Pr
       await exited;
       clearTimeout(grace);
     }
+    fs.rmSync(pidFile, { force: true });
     if (throwaway) fs.rmSync(dataDir, { recursive: true, force: true });
   };
 

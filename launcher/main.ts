@@ -21,6 +21,7 @@ import {
   type ServicePorts,
 } from './services.js';
 import { Supervised } from './supervisor.js';
+import { startCassandraNode, type CassandraNode } from './cassandra-node.js';
 
 interface Proc {
   kind: ServiceKind | 'redis';
@@ -119,6 +120,44 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
     return sup;
   };
 
+  // The local Cassandra node, when --store cassandra names no cluster: started first, stopped last.
+  let cassandraNode: CassandraNode | null = null;
+  let cassandraContactPoints = process.env.CASSANDRA_CONTACT_POINTS ?? '';
+  if (options.store === 'cassandra') {
+    if (cassandraContactPoints) {
+      out.info(`using Cassandra at ${cassandraContactPoints} (CASSANDRA_CONTACT_POINTS)`);
+    } else {
+      try {
+        cassandraNode = await startCassandraNode({
+          dataDir: path.join(dataDir, 'cassandra'),
+          nativePort: 9042,
+          storagePort: 7000,
+          startTimeoutMs: Math.max(options.readyTimeoutMs, 180_000),
+          log: (line) => out.info(line, { node: 'cassandra' }),
+        });
+      } catch (err) {
+        out.error((err as Error).message);
+        return 1;
+      }
+      cassandraContactPoints = cassandraNode.contactPoint;
+      const node = cassandraNode;
+      process.on('exit', () => {
+        if (node.pid) {
+          try {
+            process.kill(node.pid, 'SIGKILL');
+          } catch {
+            // already stopped
+          }
+        }
+      });
+    }
+  }
+  const stopCassandra = async (): Promise<void> => {
+    if (!cassandraNode) return;
+    await cassandraNode.stop();
+    out.info('cassandra stopped', { node: 'cassandra' });
+  };
+
   let redisUrl = process.env.REDIS_URL ?? '';
   if (redisUrl) {
     out.info(`using Redis at ${redisUrl} (REDIS_URL)`);
@@ -131,16 +170,17 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
       await waitForRedis(port, { timeoutMs: options.readyTimeoutMs, exited: () => sup.exits > 0 });
     } catch (err) {
       const pending = stopRequested();
-      if (pending) return pending.then(() => 0);
+      if (pending) return pending.then(stopCassandra).then(() => 0);
       out.error(`${(err as Error).message}; see ${path.join(dir, 'redis.log')}`);
       await shutdown();
+      await stopCassandra();
       return 1;
     }
     redisUrl = `redis://127.0.0.1:${port}`;
   }
   // A signal while Redis was starting: start nothing more.
   const pending = stopRequested();
-  if (pending) return pending.then(() => 0);
+  if (pending) return pending.then(stopCassandra).then(() => 0);
 
   const relay = { grpc: await pick(7200), metrics: await pick(9300) };
   const presence = { grpc: await pick(7300), metrics: await pick(9400) };
@@ -149,6 +189,16 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
     relayAddr: `127.0.0.1:${relay.grpc}`,
     presenceAddr: `127.0.0.1:${presence.grpc}`,
     sqlitePath: path.join(dataDir, 'gmessenger.db'),
+    ...(options.store === 'cassandra'
+      ? {
+          cassandra: {
+            contactPoints: cassandraContactPoints.split(',').map((s) => s.trim()),
+            keyspace: process.env.CASSANDRA_KEYSPACE || 'gmessenger',
+            ...(process.env.CASSANDRA_LOCAL_DC ? { localDataCenter: process.env.CASSANDRA_LOCAL_DC } : {}),
+            ...(process.env.CASSANDRA_REPLICATION ? { replication: process.env.CASSANDRA_REPLICATION } : {}),
+          },
+        }
+      : {}),
   };
   const plan: { kind: ServiceKind; name: string; ports: ServicePorts }[] = [
     { kind: 'relay', name: 'relay-1', ports: relay },
@@ -193,6 +243,7 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
       out.error(`${(err as Error).message}; its log lines are above`);
       stopping = shutdown();
       await stopping;
+      await stopCassandra();
       return 1;
     }
   }
@@ -211,6 +262,7 @@ async function run(options: LauncherOptions, out: Output): Promise<number> {
     );
   }
   await stopping;
+  await stopCassandra();
   out.info('stopped');
   return 0;
 }

@@ -45,8 +45,20 @@ export interface ClusterWiring {
   relayAddr: string;
   presenceAddr: string;
   sqlitePath: string;
+  /** When set, the processes store in Cassandra (STORE=cassandra) instead of the SQLite file. */
+  cassandra?: CassandraWiring;
   /** Listen address of gRPC and ops servers. @default '127.0.0.1' */
   internalHost?: string;
+}
+
+/** The Cassandra cluster and keyspace of a cluster that stores in Cassandra. */
+export interface CassandraWiring {
+  contactPoints: readonly string[];
+  keyspace: string;
+  /** @default 'datacenter1' */
+  localDataCenter?: string;
+  /** @default 'SimpleStrategy:1' */
+  replication?: string;
 }
 
 /** Ports of one process: `metrics` always, `http` for gateways, `grpc` for the others. */
@@ -74,6 +86,13 @@ export function serviceEnv(
     METRICS_HOST: internal,
     METRICS_PORT: String(ports.metrics),
   };
+  if (wiring.cassandra) {
+    env.STORE = 'cassandra';
+    env.CASSANDRA_CONTACT_POINTS = wiring.cassandra.contactPoints.join(',');
+    env.CASSANDRA_KEYSPACE = wiring.cassandra.keyspace;
+    env.CASSANDRA_LOCAL_DC = wiring.cassandra.localDataCenter ?? 'datacenter1';
+    env.CASSANDRA_REPLICATION = wiring.cassandra.replication ?? 'SimpleStrategy:1';
+  }
   if (kind === 'gateway') {
     if (ports.http === undefined) throw new Error(`${nodeId}: a gateway needs an HTTP port`);
     env.HTTP_HOST = httpHost;

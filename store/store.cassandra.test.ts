@@ -1,6 +1,6 @@
 /**
- * Cassandra-only cases: option validation (always runs), and, when
- * CASSANDRA_CONTACT_POINTS names a cluster, migrations under concurrent
+ * Cassandra-only cases: option validation (always runs), and, on the test
+ * run's node (test/harness/cassandra.ts), migrations under concurrent
  * starts, the keyspace's replication, bucket boundaries, the append commit
  * point, index repair on re-registration, metrics and close. The port
  * semantics are in store.contract.test.ts. Each cluster case works in its own
@@ -14,11 +14,10 @@ import { storeSeconds } from '../common/metrics.js';
 import { openCassandraStore, type CassandraStoreOptions } from './store.cassandra.js';
 import type { Store } from './store.js';
 import type { StoredMessage } from './types.js';
+import { cassandraMissing, testCassandra } from '../test/harness/cassandra.js';
 
-const contactPoints = (process.env.CASSANDRA_CONTACT_POINTS ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean);
+const node = testCassandra();
+const contactPoints = 'unavailable' in node ? [] : node.contactPoints;
 
 function options(overrides: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
   return {
@@ -69,10 +68,8 @@ describe('cassandra store options', () => {
   });
 });
 
-if (contactPoints.length === 0) {
-  const reason = 'set CASSANDRA_CONTACT_POINTS to run them';
-  console.log(`cassandra adapter cases: skipped (${reason})`);
-  it('cassandra adapter cases', { skip: reason }, () => {});
+if ('unavailable' in node) {
+  cassandraMissing('cassandra adapter cases', node.unavailable);
 } else {
   describe('cassandra store on a cluster', { timeout: 300_000 }, () => {
     let admin: Client;

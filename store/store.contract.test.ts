@@ -1,8 +1,8 @@
 /**
  * The conformance suite of the storage ports: every adapter family runs the
  * same cases against the `Store` interface. SQLite always runs (a fresh file
- * per suite); Cassandra runs when CASSANDRA_CONTACT_POINTS names a cluster, in
- * a throwaway keyspace that is dropped afterwards.
+ * per suite); Cassandra runs on the test run's node (test/harness/cassandra.ts;
+ * `npm test` starts one), in a throwaway keyspace that is dropped afterwards.
  *
  * Cases share one store per suite, so each uses its own logins, group ids and
  * chat ids (a random suite suffix plus a per-case counter), and cases over
@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { dialogChatId, groupChatId } from '../common/ids.js';
 import type { Store } from './store.js';
 import { openSqliteStore } from './store.sqlite.js';
+import { cassandraMissing, releaseVersion, testCassandra } from '../test/harness/cassandra.js';
 import type {
   GroupMemberRecord,
   GroupRecord,
@@ -587,20 +588,20 @@ async function dropKeyspace(options: CassandraStoreOptions): Promise<void> {
   }
 }
 
-const contactPoints = (process.env.CASSANDRA_CONTACT_POINTS ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean);
-if (contactPoints.length > 0) {
+const node = testCassandra();
+if (!('unavailable' in node)) {
   describeStoreContract('cassandra store contract', async () => {
+    console.log(
+      `cassandra store contract: Apache Cassandra ${await releaseVersion(node)} at ${node.contactPoints.join(',')}`,
+    );
     const options: CassandraStoreOptions = {
-      contactPoints,
-      localDataCenter: process.env.CASSANDRA_LOCAL_DC ?? 'datacenter1',
+      contactPoints: node.contactPoints,
+      localDataCenter: node.localDataCenter,
       keyspace: `gm_test_${randomBytes(4).toString('hex')}`,
       replication: 'SimpleStrategy:1',
       consistency: 'LOCAL_QUORUM',
-      username: process.env.CASSANDRA_USERNAME ?? '',
-      password: process.env.CASSANDRA_PASSWORD ?? '',
+      username: node.username,
+      password: node.password,
     };
     // A computed specifier: the adapter is loaded only when a cluster is configured.
     const adapter = './store.cassandra.js';
@@ -623,7 +624,5 @@ if (contactPoints.length > 0) {
     };
   });
 } else {
-  const reason = 'set CASSANDRA_CONTACT_POINTS to run it';
-  console.log(`cassandra store contract: skipped (${reason})`);
-  it('cassandra store contract', { skip: reason }, () => {});
+  cassandraMissing('cassandra store contract', node.unavailable);
 }

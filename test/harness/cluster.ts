@@ -27,6 +27,8 @@ import {
 } from '../../launcher/services.js';
 import { removeDir, tail, testFailed, trackDir, trackPid, untrackPid, type TestLike } from './cleanup.js';
 import { startRedis, type RedisServer } from './redis.js';
+import { dropKeyspace, testCassandra, testKeyspace } from './cassandra.js';
+import { openCassandraStore } from '../../store/store.cassandra.js';
 
 export type { ServiceKind };
 
@@ -97,6 +99,11 @@ export interface StartClusterOptions {
   envFor?: (kind: ServiceKind, index: number) => Record<string, string> | undefined;
   /** Use this Redis (not stopped by the cluster) instead of starting one. */
   redis?: RedisServer;
+  /**
+   * The message store: SQLite in the cluster's temp dir, or a fresh keyspace (dropped at stop) on the
+   * run's Cassandra node (test/harness/cassandra.ts). @default process.env.TEST_STORE ?? 'sqlite'
+   */
+  store?: 'sqlite' | 'cassandra';
   /** How long each process may take to answer 200 on /readyz. @default 60000 */
   readyTimeoutMs?: number;
   /** When given, the cluster is stopped after that test and its logs printed if the test failed. */
@@ -110,6 +117,10 @@ export interface Cluster {
   /** Temp dir: SQLite database and logs/. */
   readonly dir: string;
   readonly sqlitePath: string;
+  /** Which store the processes use. */
+  readonly store: 'sqlite' | 'cassandra';
+  /** The Cassandra keyspace when `store` is 'cassandra'. */
+  readonly keyspace: string | undefined;
   readonly gateways: GatewayProcess[];
   readonly shards: GrpcProcess[];
   readonly relay: GrpcProcess | undefined;
@@ -232,6 +243,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const ownRedis = !options.redis;
   const prefix = `t${crypto.randomBytes(4).toString('hex')}:`;
   const sqlitePath = path.join(dir, 'gmessenger.db');
+  const store = options.store ?? (process.env.TEST_STORE === 'cassandra' ? 'cassandra' : 'sqlite');
+  const node = store === 'cassandra' ? testCassandra() : undefined;
+  if (node && 'unavailable' in node) throw new Error(`a Cassandra cluster is needed: ${node.unavailable}`);
+  const keyspace = node ? testKeyspace('e2e') : undefined;
   const all: Managed[] = [];
   const unexpectedExits: { name: string; status: ExitStatus }[] = [];
   const counts: Record<ServiceKind, number> = { gateway: 0, shard: 0, relay: 0, presence: 0 };
@@ -265,6 +280,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       }),
     );
     if (ownRedis && redis) await redis.destroy();
+    if (node && keyspace) await dropKeyspace(node, keyspace).catch(() => undefined);
     releasePorts(reserved);
     removeDir(dir);
   };
@@ -278,7 +294,21 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       relayAddr: `127.0.0.1:${relayPorts.grpc}`,
       presenceAddr: `127.0.0.1:${presencePorts.grpc}`,
       sqlitePath,
+      ...(node && keyspace ? { cassandra: { contactPoints: node.contactPoints, keyspace } } : {}),
     };
+    if (node && keyspace) {
+      // Migrated once here, so the services find the schema in place instead of racing to create it.
+      const migrated = await openCassandraStore({
+        contactPoints: node.contactPoints,
+        localDataCenter: node.localDataCenter,
+        keyspace,
+        replication: 'SimpleStrategy:1',
+        consistency: 'LOCAL_QUORUM',
+        username: node.username,
+        password: node.password,
+      });
+      await migrated.close();
+    }
 
     const create = async (
       kind: ServiceKind,
@@ -371,6 +401,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       prefix,
       dir,
       sqlitePath,
+      store,
+      keyspace,
       get gateways() {
         return all.filter((m) => m.kind === 'gateway') as unknown as GatewayProcess[];
       },
