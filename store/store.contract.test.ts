@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dialogChatId, groupChatId } from '../common/ids.js';
 import type { Store } from './store.js';
+import { ChatWriteError, FencedError } from './fence.js';
 import { openSqliteStore } from './store.sqlite.js';
 import { cassandraMissing, releaseVersion, testCassandra } from '../test/harness/cassandra.js';
 import type {
@@ -444,6 +445,91 @@ function describeStoreContract(name: string, open: () => Promise<Store>): void {
         const sender = login('gs');
         await store.messages.append([message(groupChatId(groupId()), 1, sender)]);
         assert.deepEqual(await store.messages.dialogsOfUser(sender), []);
+      });
+      describe('claims (fencing)', () => {
+        it('each claim raises the fence and returns the state as of the claim', async () => {
+          const { chatId, a } = dialog();
+          const first = (await store.messages.claim([chatId])).get(chatId)!;
+          assert.equal(first.state, null, 'a chat without messages has no state');
+          await store.messages.append([message(chatId, 1, a, 'one')], new Map([[chatId, first]]));
+          const second = (await store.messages.claim([chatId, chatId])).get(chatId)!;
+          assert.ok(second.fence > first.fence, `fence ${second.fence} > ${first.fence}`);
+          assert.equal(second.state?.lastId, 1);
+          assert.equal(second.state?.lastText, 'one');
+          assert.equal((await store.messages.chatStates([chatId])).get(chatId)?.lastId, 1);
+          // A claimed chat without messages still has no state for readers.
+          const empty = dialog().chatId;
+          await store.messages.claim([empty]);
+          assert.equal((await store.messages.chatStates([empty])).has(empty), false);
+        });
+
+        it('an append under an older claim is refused as fenced and changes nothing', async () => {
+          const { chatId, a, b } = dialog();
+          const old = (await store.messages.claim([chatId])).get(chatId)!;
+          await store.messages.append([message(chatId, 1, a, 'one')], new Map([[chatId, old]]));
+          const fresh = (await store.messages.claim([chatId])).get(chatId)!;
+          await store.messages.append([message(chatId, 2, b, 'new owner')], new Map([[chatId, fresh]]));
+          // The old owner wakes up and writes the id the new owner used, and one past it.
+          const stale = [message(chatId, 2, a, 'zombie two'), message(chatId, 3, a, 'zombie three')];
+          await assert.rejects(store.messages.append(stale, new Map([[chatId, old]])), (err: Error) => {
+            const reasons = err instanceof ChatWriteError ? [...err.chats.values()] : [err];
+            return reasons.every((r) => r instanceof FencedError);
+          });
+          assert.deepEqual(
+            (await store.messages.history(chatId, { limit: 10 })).map((m) => m.text),
+            ['one', 'new owner'],
+          );
+          assert.equal((await store.messages.chatStates([chatId])).get(chatId)?.lastId, 2);
+          await store.messages.append([message(chatId, 3, b, 'three')], new Map([[chatId, fresh]]));
+          assert.deepEqual(
+            (await store.messages.history(chatId, { after: 1, limit: 10 })).map((m) => m.text),
+            ['new owner', 'three'],
+          );
+        });
+
+        it('a fenced chat does not stop the other chats of the same append', async () => {
+          const one = dialog();
+          const two = dialog();
+          const old = (await store.messages.claim([one.chatId])).get(one.chatId)!;
+          await store.messages.claim([one.chatId]);
+          const other = (await store.messages.claim([two.chatId])).get(two.chatId)!;
+          const err = await store.messages
+            .append(
+              [message(one.chatId, 1, one.a, 'zombie'), message(two.chatId, 1, two.a, 'fine')],
+              new Map([
+                [one.chatId, old],
+                [two.chatId, other],
+              ]),
+            )
+            .then(
+              () => null,
+              (e: unknown) => e,
+            );
+          assert.ok(err instanceof ChatWriteError, `a ChatWriteError, got ${String(err)}`);
+          assert.deepEqual([...err.chats.keys()], [one.chatId]);
+          assert.ok(err.chats.get(one.chatId) instanceof FencedError);
+          assert.deepEqual(await store.messages.history(one.chatId, { limit: 5 }), []);
+          assert.deepEqual(
+            (await store.messages.history(two.chatId, { limit: 5 })).map((m) => m.text),
+            ['fine'],
+          );
+        });
+
+        it('marks written under an older claim after a newer one never lower them', async () => {
+          const { chatId, a, b } = dialog();
+          const old = (await store.messages.claim([chatId])).get(chatId)!;
+          await store.messages.append(
+            [1, 2, 3, 4].map((id) => message(chatId, id, a)),
+            new Map([[chatId, old]]),
+          );
+          const fresh = (await store.messages.claim([chatId])).get(chatId)!;
+          await store.messages.saveMarksBatch([
+            { chatId, marks: [{ login: b, deliveredId: 4, readId: 3 }], claim: fresh },
+          ]);
+          // The old owner's raise, computed before the new owner's, lands afterwards.
+          await store.messages.saveMarks(chatId, [{ login: b, deliveredId: 2, readId: 1 }], old);
+          assert.deepEqual(await store.messages.marks(chatId), [{ login: b, deliveredId: 4, readId: 3 }]);
+        });
       });
     });
 

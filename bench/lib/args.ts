@@ -46,3 +46,23 @@ export function isMain(metaUrl: string): boolean {
   const script = process.argv[1];
   return script !== undefined && fileURLToPath(metaUrl) === path.resolve(script);
 }
+
+/** A message store the local benchmark cluster can run on. */
+export type StoreName = 'sqlite' | 'cassandra';
+
+/**
+ * The stores of `--store`: absent or `sqlite` runs on SQLite alone;
+ * `cassandra` (or `sqlite,cassandra`) runs on SQLite and then again on a
+ * local Cassandra node, so that both figures come from the same run.
+ */
+export function parseStores(raw: string | undefined): StoreName[] {
+  const words = (raw ?? 'sqlite')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  for (const w of words) {
+    if (w !== 'sqlite' && w !== 'cassandra')
+      throw new Error(`--store: unknown store "${w}" (sqlite or cassandra)`);
+  }
+  return words.includes('cassandra') ? ['sqlite', 'cassandra'] : ['sqlite'];
+}

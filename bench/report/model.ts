@@ -12,11 +12,19 @@ import { Histogram, type HistogramJSON } from '../lib/histogram.js';
 
 export type System = 'gmessenger' | 'socketio';
 
+/** The message store of a gmessenger measurement. */
+export type Store = 'sqlite' | 'cassandra';
+
 interface EntryBase {
   /** Stable id, e.g. `dialog-saturate`. */
   id: string;
   title: string;
   system: System;
+  /**
+   * The store of the local gmessenger cluster it ran on; absent for the peer, a
+   * remote target, and results written before `--store` existed (SQLite).
+   */
+  store?: Store;
   params: Record<string, unknown>;
   /** Average cores used per process while it ran (load generator included). */
   cpu: Record<string, number>;
@@ -54,6 +62,12 @@ export interface SuiteResult {
   quick: boolean;
   machine: Machine;
   target: { kind: string; description: string; env: Record<string, string> };
+  /**
+   * With `--store cassandra`: the second local cluster, on a Cassandra node of
+   * its own, that ran the dialog and history scenarios again; `error` when it
+   * could not be started.
+   */
+  cassandra?: { description: string; version: string; error?: string } | null;
   peer: { description: string } | null;
   registration: { users: number; ms: number } | null;
   scenarios: ScenarioEntry[];
@@ -78,13 +92,21 @@ export interface TargetCheck {
   note?: string;
 }
 
+/** The store an entry ran on, SQLite where it does not say (older results, remote targets). */
+export function storeOf(e: Pick<ScenarioEntry, 'store'>): Store {
+  return e.store ?? 'sqlite';
+}
+
+/** The entry of scenario `id` of `system` on `store` (gmessenger on SQLite by default). */
 export function find<K extends ScenarioEntry['kind']>(
   s: SuiteResult,
   id: string,
   system: System = 'gmessenger',
+  store: Store = 'sqlite',
 ): Extract<ScenarioEntry, { kind: K }> | undefined {
-  return s.scenarios.find((e) => e.id === id && e.system === system) as
-    Extract<ScenarioEntry, { kind: K }> | undefined;
+  return s.scenarios.find(
+    (e) => e.id === id && e.system === system && (system !== 'gmessenger' || storeOf(e) === store),
+  ) as Extract<ScenarioEntry, { kind: K }> | undefined;
 }
 
 export function hist(j: HistogramJSON | undefined): Histogram {

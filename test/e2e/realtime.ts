@@ -65,14 +65,14 @@ export function messagesOf(ws: WsClient, chat: ChatRef): WsEvent[] {
   return ws.events.filter((e) => e.type === 'new_message' && sameChat(e.payload.chat, chat));
 }
 
-/** Waits until `condition` holds, checking every 20 ms; fails with `what` after `timeoutMs`. */
+/** Waits until `condition` holds (or resolves true), checking every 20 ms; fails with `what` after `timeoutMs`. */
 export async function waitFor(
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   timeoutMs: number,
   what: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what()}`);
     await sleep(20);
   }
