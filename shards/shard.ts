@@ -288,7 +288,7 @@ export class Shard {
     try {
       granted = await this.leases.acquireMany(wanted.map((p) => p.actor));
     } catch (err) {
-      for (const p of wanted) p.reject(err);
+      for (const p of wanted) p.reject(this.activationFailed(err, 'lease acquisition'));
       return;
     }
     const held: PendingActivation[] = [];
@@ -306,10 +306,21 @@ export class Shard {
       claims = await this.deps.store.messages.claim(chatIds);
     } catch (err) {
       await this.leases.release(chatIds).catch(() => undefined);
-      for (const p of held) p.reject(err);
+      for (const p of held) p.reject(this.activationFailed(err, 'claim'));
       return;
     }
     await Promise.all(held.map((p) => this.finishActivation(p, claims.get(p.actor.chatId))));
+  }
+
+  /**
+   * An activation that failed on Redis or the store (unreachable, timed out, or a claim that lost its
+   * races) is a temporary condition for the client: `unavailable`, so it retries. Errors of the actor's
+   * own rules pass unchanged.
+   */
+  private activationFailed(err: unknown, step: string, chat?: string): AppError {
+    if (err instanceof AppError) return err;
+    this.logger.warn({ err, chat, step }, 'chat activation failed');
+    return new AppError('unavailable', 'chat temporarily unavailable, try again');
   }
 
   private async finishActivation(p: PendingActivation, claim: Claim | undefined): Promise<void> {
@@ -319,7 +330,7 @@ export class Shard {
       await actor.load(claim);
     } catch (err) {
       await this.leases.release([chatId]).catch(() => undefined);
-      p.reject(err);
+      p.reject(this.activationFailed(err, 'load', chatId));
       return;
     }
     // Membership may have changed while loading; rebalance() only sees registered actors, so hand the
