@@ -10,10 +10,11 @@
  * scenarios and prints a table. Options: --duration S (default 10),
  * --connections N (reads, default 32), --login-connections N (default 4),
  * --users N (default 200), --json FILE, --cpu-prof DIR (one V8 CPU profile of
- * every gateway and shard per scenario).
+ * every gateway and shard per scenario), --store cassandra (the local cluster
+ * stores in a local Cassandra node started for the run instead of SQLite).
  */
 import autocannon, { type Request as AutocannonRequest } from 'autocannon';
-import { isMain, parseArgs } from './lib/args.js';
+import { isMain, parseArgs, parseStores } from './lib/args.js';
 import { Histogram, type HistogramJSON, type LatencySummary } from './lib/histogram.js';
 import { expectOk, request } from './lib/http.js';
 import { nowMs } from './lib/schedule.js';
@@ -215,9 +216,14 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const durationS = args.number('duration', 10);
   const cpuProfDir = args.string('cpu-prof');
+  const cassandra = parseStores(args.string('store')).includes('cassandra');
+  if (cassandra && args.string('target')) throw new Error('--store cassandra needs the local cluster');
   const target = await startTarget({
     target: args.string('target'),
     metrics: args.string('metrics'),
+    ...(cassandra
+      ? { store: 'cassandra' as const, log: (line: string) => process.stderr.write(`${line}\n`) }
+      : {}),
     ...(cpuProfDir ? { cpuProfDir, cpuProfWindow: true } : {}),
   });
   try {

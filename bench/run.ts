@@ -12,6 +12,10 @@
  *   --only ID[,ID]          scenarios: connections, rest-login, rest-chats, rest-history,
  *                           dialog-saturate, dialog-rate, fanout-saturate, fanout-rate, reconnect
  *                           (a prefix such as `dialog` or `rest` selects several)
+ *   --store cassandra       also run dialog-saturate, dialog-rate and rest-history on a second
+ *                           local cluster that stores in a local Cassandra 5.0 node (started for
+ *                           the run, commitlog_sync: batch), after the SQLite cluster is stopped;
+ *                           the report sets both side by side with the node's CPU (local only)
  *   --no-peer               skip the Socket.IO peer
  *   --procs N               load-generator processes for the dialog scenario (default 1)
  *   --cpu-prof DIR          V8 CPU profiles of gateways and shards, summarized in the report
@@ -24,12 +28,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isMain, parseArgs, type Args } from './lib/args.js';
+import { isMain, parseArgs, parseStores, type Args } from './lib/args.js';
 import { Progress } from './lib/progress.js';
 import { renderHtml } from './report/html.js';
 import { renderMarkdown } from './report/markdown.js';
 import type { SuiteResult } from './report/model.js';
-import { makePlan, runSuite, SCENARIO_IDS, stepCount } from './suite.js';
+import { cassandraScenarios, CASSANDRA_IDS, makePlan, runSuite, SCENARIO_IDS, stepCount } from './suite.js';
 
 function stamp(d: Date): string {
   return d.toISOString().slice(0, 16).replace(/:/g, '').replace('T', '-');
@@ -66,6 +70,13 @@ async function main(): Promise<void> {
     if (!SCENARIO_IDS.some((id) => id === o || id.startsWith(o)))
       throw new Error(`--only: unknown scenario "${o}"`);
   }
+  const stores = parseStores(args.string('store'));
+  if (stores.includes('cassandra')) {
+    if (args.string('target'))
+      throw new Error('--store cassandra starts local clusters of its own: leave out --target');
+    if (cassandraScenarios({ only, stores }).length === 0)
+      throw new Error(`--store cassandra: --only selects none of ${CASSANDRA_IDS.join(', ')}`);
+  }
   const plan = makePlan(args.has('quick'), {
     pairs: optional(args, 'pairs'),
     window: optional(args, 'window'),
@@ -89,7 +100,7 @@ async function main(): Promise<void> {
     if (build.status !== 0) throw new Error('npm run build failed');
   }
   const peer = !args.has('no-peer');
-  const progress = new Progress(stepCount({ only, peer }));
+  const progress = new Progress(stepCount({ only, peer, stores }));
   const started = new Date();
   let result: SuiteResult;
   try {
@@ -101,6 +112,7 @@ async function main(): Promise<void> {
         only,
         peer,
         cpuProfDir: args.string('cpu-prof'),
+        stores,
         command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(
           ' ',
         ),

@@ -5,7 +5,7 @@
 import { Histogram, type HistogramJSON } from '../lib/histogram.js';
 import type { ScenarioEntry, SuiteResult } from './model.js';
 import { escapeXml, lineChart, type Series } from './svg.js';
-import { allTables, isNumeric, machineLine, type Table } from './tables.js';
+import { allTables, cassandraLine, isNumeric, machineLine, type Table } from './tables.js';
 
 /** Latency by percentile; the maximum is drawn at its own rank (1 − 1/count), not at 100 %. */
 function percentileSeries(name: string, h: HistogramJSON, dashed: boolean): Series {
@@ -24,7 +24,11 @@ function rateSeries(name: string, counts: number[], slotMs: number, dashed: bool
   return { name, dashed, points: counts.map((c, i) => [((i + 1) * slotMs) / 1000, (c * 1000) / slotMs]) };
 }
 
-const label = (e: ScenarioEntry) => `${e.system === 'socketio' ? 'Socket.IO' : 'gmessenger'}: ${e.title}`;
+const label = (e: ScenarioEntry) =>
+  `${e.system === 'socketio' ? 'Socket.IO' : e.store === 'cassandra' ? 'gmessenger on Cassandra' : 'gmessenger'}: ${e.title}`;
+
+const restLabel = (e: Extract<ScenarioEntry, { kind: 'rest' }>) =>
+  `${e.result?.name ?? e.title}${e.store === 'cassandra' ? ' (Cassandra)' : ''}`;
 
 function charts(s: SuiteResult): string[] {
   const out: string[] = [];
@@ -98,7 +102,9 @@ function charts(s: SuiteResult): string[] {
     out.push(
       lineChart({
         title: 'REST: latency by percentile',
-        series: rests.map((e) => percentileSeries(e.result!.name, e.result!.histogram, false)),
+        series: rests.map((e) =>
+          percentileSeries(restLabel(e), e.result!.histogram, e.store === 'cassandra'),
+        ),
         xKind: 'percentile',
         xLabel: 'percentile',
         yLabel: 'latency (ms, log scale)',
@@ -107,7 +113,12 @@ function charts(s: SuiteResult): string[] {
       lineChart({
         title: 'REST: requests per second',
         series: rests.map((e) =>
-          rateSeries(e.result!.name, e.result!.timeline.responses, e.result!.timeline.slotMs, false),
+          rateSeries(
+            restLabel(e),
+            e.result!.timeline.responses,
+            e.result!.timeline.slotMs,
+            e.store === 'cassandra',
+          ),
         ),
         xKind: 'linear',
         xLabel: 'seconds',
@@ -185,7 +196,7 @@ code{background:#f4f4f4;padding:1px 4px;border-radius:3px}ul{padding-left:20px}
 <li>Command: <code>${escapeXml(s.command)}</code></li>
 <li>Machine: ${escapeXml(machineLine(s))}</li>
 <li>System under test: ${escapeXml(s.target.description)}${env ? ` (<code>${escapeXml(env)}</code>)` : ''}</li>
-<li>Peer: ${escapeXml(s.peer?.description ?? 'not run')}</li>
+${s.cassandra ? `<li>On Cassandra: ${escapeXml(cassandraLine(s.cassandra))}</li>\n` : ''}<li>Peer: ${escapeXml(s.peer?.description ?? 'not run')}</li>
 <li>The load generator runs on the same machine and is included in every figure.</li>
 </ul>
 ${tables[0] ? htmlTable(tables[0]) : ''}

@@ -1,6 +1,6 @@
 /** The Markdown summary of a benchmark run (bench/results/<date>.md). */
 import type { SuiteResult } from './model.js';
-import { allTables, isNumeric, machineLine, type Table } from './tables.js';
+import { allTables, cassandraLine, isNumeric, machineLine, type Table } from './tables.js';
 
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -29,6 +29,7 @@ export function renderMarkdown(s: SuiteResult): string {
     `- Command: \`${s.command}\``,
     `- Machine: ${machineLine(s)}`,
     `- System under test: ${s.target.description}${env ? ` (\`${env}\`)` : ''}`,
+    ...(s.cassandra ? [`- On Cassandra: ${cassandraLine(s.cassandra)}`] : []),
     `- Peer: ${s.peer?.description ?? 'not run'}`,
     ...(s.registration
       ? [

@@ -1,6 +1,6 @@
 /** The report's tables, built once from a results file and rendered as Markdown or HTML. */
 import { Histogram } from '../lib/histogram.js';
-import { checkTargets, type ScenarioEntry, type SuiteResult, type System } from './model.js';
+import { checkTargets, storeOf, type ScenarioEntry, type SuiteResult, type System } from './model.js';
 import { fmtBytes, fmtMs, fmtNum, fmtRatio } from './text.js';
 
 export interface Table {
@@ -18,15 +18,26 @@ export function isNumeric(cell: string): boolean {
 
 const SYSTEM_NAME: Record<System, string> = { gmessenger: 'gmessenger', socketio: 'Socket.IO peer' };
 
+/** Whether the run measured gmessenger on Cassandra as well (`--store cassandra`). */
+function twoStores(s: SuiteResult): boolean {
+  return s.scenarios.some((e) => e.system === 'gmessenger' && storeOf(e) === 'cassandra');
+}
+
+/** The system of an entry, with its store where the run has both. */
+export function systemName(e: ScenarioEntry, s: SuiteResult): string {
+  if (e.system !== 'gmessenger' || !twoStores(s)) return SYSTEM_NAME[e.system];
+  return storeOf(e) === 'cassandra' ? 'gmessenger, Cassandra' : 'gmessenger, SQLite';
+}
+
 function errors(e: Record<string, number>): string {
   const parts = Object.entries(e).map(([k, v]) => `${k}: ${v}`);
   return parts.length ? parts.join(', ') : '0';
 }
 
-function failedRow(e: ScenarioEntry, width: number): string[] {
+function failedRow(e: ScenarioEntry, s: SuiteResult, width: number): string[] {
   return [
     e.title,
-    SYSTEM_NAME[e.system],
+    systemName(e, s),
     `failed: ${e.error ?? ''}`,
     ...Array<string>(Math.max(0, width - 3)).fill(''),
   ];
@@ -37,6 +48,13 @@ export function machineLine(s: SuiteResult): string {
   return `${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, open-files limit ${
     m.openFilesLimit ?? 'unlimited'
   }; 1-min load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after`;
+}
+
+/** The header line about the Cassandra cluster of a `--store cassandra` run. */
+export function cassandraLine(c: NonNullable<SuiteResult['cassandra']>): string {
+  return c.error
+    ? `could not be started: ${c.error}`
+    : `${c.description}; runs the dialog and GET /dialog scenarios again after the SQLite cluster is stopped`;
 }
 
 export function targetsTable(s: SuiteResult): Table {
@@ -73,14 +91,14 @@ export function dialogTable(s: SuiteResult): Table {
   for (const e of s.scenarios) {
     if (e.kind !== 'dialog') continue;
     if (!e.result) {
-      rows.push(failedRow(e, header.length));
+      rows.push(failedRow(e, s, header.length));
       continue;
     }
     const r = e.result;
     const h = Histogram.fromJSON(r.e2e);
     rows.push([
       `${e.title} (${r.pairs} pairs)`,
-      SYSTEM_NAME[e.system],
+      systemName(e, s),
       fmtNum(r.deliveredPerSec),
       fmtMs(h.percentileMs(50)),
       fmtMs(h.percentileMs(95)),
@@ -124,7 +142,7 @@ export function fanoutTable(s: SuiteResult): Table {
   for (const e of s.scenarios) {
     if (e.kind !== 'fanout') continue;
     if (!e.result) {
-      rows.push(failedRow(e, header.length));
+      rows.push(failedRow(e, s, header.length));
       continue;
     }
     const r = e.result;
@@ -132,7 +150,7 @@ export function fanoutTable(s: SuiteResult): Table {
     const l = Histogram.fromJSON(r.lastMember);
     rows.push([
       `${e.title} (${r.members} members)`,
-      SYSTEM_NAME[e.system],
+      systemName(e, s),
       fmtNum(r.deliveriesPerSec),
       fmtNum(r.messagesPerSec),
       fmtMs(d.percentileMs(50)),
@@ -158,7 +176,7 @@ export function fanoutTable(s: SuiteResult): Table {
 export function comparisonTable(s: SuiteResult): Table | undefined {
   const rows: string[][] = [];
   const pair = (id: string) => ({
-    ours: s.scenarios.find((e) => e.id === id && e.system === 'gmessenger'),
+    ours: s.scenarios.find((e) => e.id === id && e.system === 'gmessenger' && storeOf(e) === 'sqlite'),
     peer: s.scenarios.find((e) => e.id === id && e.system === 'socketio'),
   });
   const d = (id: string, label: string) => {
@@ -201,6 +219,103 @@ export function comparisonTable(s: SuiteResult): Table | undefined {
     intro:
       'Same generator, same workload, same machine; the peer runs after gmessenger is stopped. Ratio = gmessenger / peer (above 1 is better for rates, below 1 is better for latencies). gmessenger stores every message durably before acknowledging it; the peer stores nothing.',
     header: ['Figure', 'gmessenger', 'Socket.IO peer', 'Ratio'],
+    rows,
+  };
+}
+
+/** Figures of the SQLite vs Cassandra table: scenario id, label, and how to read each figure. */
+const STORE_FIGURES: {
+  id: string;
+  label: (e: ScenarioEntry) => string;
+  figures: { name: string; value: (e: ScenarioEntry) => number | null; fmt: (v: number) => string }[];
+}[] = [
+  ...(['dialog-saturate', 'dialog-rate'] as const).map((id) => ({
+    id,
+    label: (e: ScenarioEntry) =>
+      id === 'dialog-saturate' ? 'Dialogs, saturate' : `Dialogs, ${fmtNum(Number(e.params.rate))} msg/s`,
+    figures: [
+      {
+        name: 'delivered msg/s',
+        value: (e: ScenarioEntry) => (e.kind === 'dialog' && e.result ? e.result.deliveredPerSec : null),
+        fmt: fmtNum,
+      },
+      {
+        name: 'e2e p99',
+        value: (e: ScenarioEntry) =>
+          e.kind === 'dialog' && e.result && e.result.e2e.count > 0
+            ? Histogram.fromJSON(e.result.e2e).percentileMs(99)
+            : null,
+        fmt: fmtMs,
+      },
+    ],
+  })),
+  {
+    id: 'rest-history',
+    label: (e: ScenarioEntry) => (e.kind === 'rest' && e.result ? e.result.name : 'GET /dialog/{login}'),
+    figures: [
+      {
+        name: 'requests/s',
+        value: (e: ScenarioEntry) => (e.kind === 'rest' && e.result ? e.result.requestsPerSec : null),
+        fmt: fmtNum,
+      },
+      {
+        name: 'p99',
+        value: (e: ScenarioEntry) => (e.kind === 'rest' && e.result ? e.result.latency.p99Ms : null),
+        fmt: fmtMs,
+      },
+    ],
+  },
+];
+
+/** Average cores of every server process (not the load generator) of an entry. */
+export function serverCores(e: ScenarioEntry): number {
+  return Object.entries(e.cpu).reduce((a, [name, v]) => (name === 'load generator' ? a : a + v), 0);
+}
+
+/**
+ * The same scenarios on both stores, from one run (`--store cassandra`):
+ * each figure on SQLite and on Cassandra, their ratio, the Cassandra node's
+ * CPU and every server process's CPU on each.
+ */
+export function storeTable(s: SuiteResult): Table | undefined {
+  const rows: string[][] = [];
+  const get = (id: string, store: 'sqlite' | 'cassandra') =>
+    s.scenarios.find((e) => e.id === id && e.system === 'gmessenger' && storeOf(e) === store);
+  for (const f of STORE_FIGURES) {
+    const a = get(f.id, 'sqlite');
+    const b = get(f.id, 'cassandra');
+    if (!b) continue;
+    const label = f.label(b);
+    f.figures.forEach((fig, i) => {
+      const va = a ? fig.value(a) : null;
+      const vb = fig.value(b);
+      const cell = (e: ScenarioEntry | undefined, v: number | null) =>
+        v !== null ? fig.fmt(v) : e?.error ? `failed: ${e.error}` : '–';
+      rows.push([
+        `${label}: ${fig.name}`,
+        cell(a, va),
+        cell(b, vb),
+        va !== null && vb !== null && va > 0 ? fmtRatio(vb / va) : '–',
+        i > 0 || b.cpu.cassandra === undefined ? '' : b.cpu.cassandra.toFixed(2),
+        i > 0
+          ? ''
+          : `${a && Object.keys(a.cpu).length ? serverCores(a).toFixed(2) : '–'} / ${Object.keys(b.cpu).length ? serverCores(b).toFixed(2) : '–'}`,
+      ]);
+    });
+  }
+  if (rows.length === 0) return undefined;
+  const version = s.cassandra?.version ? ` ${s.cassandra.version}` : '';
+  return {
+    title: 'SQLite vs Cassandra',
+    intro: `The same scenarios in the same run on two local clusters of the same shape: first on SQLite (embedded in the shard, WAL with an fsync per commit), then on a local Apache Cassandra${version} node started for the run (commit log synced before each write is acknowledged, \`commitlog_sync: batch\`) on this same machine. Ratio = Cassandra / SQLite (above 1 is better for rates, below 1 is better for latencies). CPU in average cores while the scenario ran: the Cassandra JVM alone (read from /proc/<pid>/stat), and all server processes together (gateways, shard, relay, presence, redis-server, and on Cassandra the JVM); SQLite's CPU is inside the shard's.`,
+    header: [
+      'Figure',
+      'SQLite',
+      'Cassandra',
+      'Ratio',
+      'Cassandra node CPU (cores)',
+      'Server CPU, SQLite / Cassandra (cores)',
+    ],
     rows,
   };
 }
@@ -291,15 +406,18 @@ export function reconnectTable(s: SuiteResult): Table | undefined {
 
 export function restTable(s: SuiteResult): Table | undefined {
   const rows: string[][] = [];
+  const both = twoStores(s);
   for (const e of s.scenarios) {
     if (e.kind !== 'rest') continue;
+    const route = (name: string) =>
+      both ? `${name} (${storeOf(e) === 'cassandra' ? 'Cassandra' : 'SQLite'})` : name;
     if (!e.result) {
-      rows.push([e.title, `failed: ${e.error ?? ''}`, '', '', '', '', '', '']);
+      rows.push([route(e.title), `failed: ${e.error ?? ''}`, '', '', '', '', '', '']);
       continue;
     }
     const r = e.result;
     rows.push([
-      r.name,
+      route(r.name),
       String(r.connections),
       fmtNum(r.requestsPerSec),
       fmtMs(r.latency.p50Ms),
@@ -340,7 +458,7 @@ export function cpuTable(s: SuiteResult): Table {
       const total = Object.values(e.cpu).reduce((a, b) => a + b, 0);
       return [
         e.title,
-        SYSTEM_NAME[e.system],
+        systemName(e, s),
         ...cols.map((c) => (e.cpu[c] === undefined ? '' : e.cpu[c]!.toFixed(2))),
         total.toFixed(2),
       ];
@@ -361,6 +479,7 @@ export function profileTables(s: SuiteResult): Table[] {
 export function allTables(s: SuiteResult): Table[] {
   return [
     targetsTable(s),
+    storeTable(s),
     comparisonTable(s),
     dialogTable(s),
     fanoutTable(s),
