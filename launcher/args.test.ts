@@ -10,8 +10,16 @@ test('defaults: one gateway and one shard on 127.0.0.1:8080, data in ./data', ()
     host: '127.0.0.1',
     data: './data',
     readyTimeoutMs: 60_000,
+    store: 'sqlite',
     help: false,
   });
+});
+
+test('--store picks the message store; anything but sqlite or cassandra is refused', () => {
+  assert.equal(parseArgs(['--store', 'cassandra']).store, 'cassandra');
+  assert.equal(parseArgs(['--store=sqlite']).store, 'sqlite');
+  assert.throws(() => parseArgs(['--store', 'mongo']), /--store must be sqlite or cassandra, got "mongo"/);
+  assert.throws(() => parseArgs(['--store']), /--store must be sqlite or cassandra, got nothing/);
 });
 
 test('flags take a separate or an = value', () => {

@@ -96,10 +96,15 @@ if ('unavailable' in node) {
       await admin.shutdown();
     });
 
-    it('two stores starting at once migrate the keyspace once, with the configured replication', async () => {
+    it('four stores starting at once migrate the keyspace once, with the configured replication', async () => {
       const keyspace = options().keyspace;
-      const [a, b] = await Promise.all([open({ keyspace }), open({ keyspace })]);
+      const [a, b, ...others] = (await Promise.all([1, 2, 3, 4].map(() => open({ keyspace })))) as [
+        Store,
+        Store,
+        ...Store[],
+      ];
       try {
+        await Promise.all(others.map((s) => s.close()));
         const records = await admin.execute(`SELECT version, state FROM ${keyspace}.schema_migrations`);
         assert.deepEqual(
           records.rows.map((r) => [r.get('version'), r.get('state')]),

@@ -17,7 +17,7 @@
  * while one coordinator applies them one after the other. Every DDL statement
  * is followed by a wait for schema agreement.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { types, type Client, type Host } from 'cassandra-driver';
 import { sleep } from '../../common/time.js';
@@ -75,8 +75,8 @@ const SCHEMA_RACE_ATTEMPTS = 10;
  * Applies the keyspace and all pending migrations; returns the versions this process applied.
  *
  * When several processes create the keyspace and `schema_migrations` at the same moment, a statement
- * right after can still be told that the table does not exist (the schema change of another process
- * is being merged on the coordinator). Every step is idempotent, so the whole run starts over then,
+ * right after can still be told that the table does not exist, or that its id is unknown (the schema
+ * change of another process is being applied on the coordinator). Every step is idempotent, so the whole run starts over then,
  * after a short pause, a bounded number of times.
  */
 export async function migrate(client: Client, options: MigrateOptions): Promise<number[]> {
@@ -84,7 +84,7 @@ export async function migrate(client: Client, options: MigrateOptions): Promise<
     try {
       return await migrateOnce(client, options);
     } catch (err) {
-      const missing = /does not exist|unconfigured table/i.test((err as Error).message ?? '');
+      const missing = /does not exist|unconfigured table|Unknown CF/i.test((err as Error).message ?? '');
       if (!missing || attempt >= SCHEMA_RACE_ATTEMPTS) throw err;
       await awaitSchemaAgreement(client, options.timeoutMs ?? 120_000);
       await sleep(POLL_MS * attempt);
@@ -97,7 +97,7 @@ async function migrateOnce(client: Client, options: MigrateOptions): Promise<num
   const ks = options.keyspace;
   const host = ddlHost(client, options.localDataCenter);
   const ddl = async (cql: string): Promise<void> => {
-    await client.execute(cql, [], { host, isIdempotent: true });
+    await client.execute(withStableTableId(cql), [], { host, isIdempotent: true });
     await awaitSchemaAgreement(client, timeoutMs);
   };
 
@@ -116,6 +116,25 @@ async function migrateOnce(client: Client, options: MigrateOptions): Promise<num
     if (await records.apply(migration, ddl, timeoutMs)) applied.push(migration.version);
   }
   return applied;
+}
+
+/**
+ * Gives a `CREATE TABLE` the table id derived from its keyspace and name (`WITH ID = <uuid>`), so that
+ * processes creating the same table at the same moment create the same table: with generated ids,
+ * Cassandra before 5.1 can keep both creations and replace the first table's id with the second's, and
+ * whoever wrote to the first then fails with "Unknown CF" (and what it wrote is gone). Other statements
+ * pass unchanged.
+ */
+export function withStableTableId(cql: string): string {
+  const m = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) /.exec(cql);
+  if (!m) return cql;
+  const hex = createHash('sha1').update(`gmessenger-table:${m[1]}.${m[2]}`).digest('hex');
+  // An RFC 4122 version 5 layout of the hash.
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return /\n\) WITH /.test(cql)
+    ? cql.replace(/\n\) WITH /, `\n) WITH ID = ${id} AND `)
+    : `${cql} WITH ID = ${id}`;
 }
 
 /** The migrations sorted by version; throws if a version is repeated or not a positive integer. */
