@@ -184,7 +184,7 @@ export class ChatActor implements LeaseHolder {
   private readonly stillWritable = (): boolean => this.writable();
 
   private writable(): boolean {
-    return !this.closed && Date.now() < this.validUntil;
+    return !this.closed && performance.now() < this.validUntil;
   }
 
   private ensureWritable(): void {

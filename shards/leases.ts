@@ -3,7 +3,10 @@
  * actor writes only while `validUntil` (measured from *before* the Redis call
  * that granted or renewed the lease, minus a safety margin for clock drift and
  * pauses) is in the future, so it stops writing before the lease can expire
- * in Redis and be taken elsewhere. All held leases are renewed together, one
+ * in Redis and be taken elsewhere. Deadlines are on this process's monotonic
+ * clock (`performance.now()`), so a wall-clock jump neither extends nor cuts
+ * them; a pause longer than the margin is what the store's fences are for
+ * (store/fence.ts). All held leases are renewed together, one
  * script call per renewal tick; leases are released when a chat moves away.
  */
 import type { Redis } from 'ioredis';
@@ -25,7 +28,7 @@ type LeaseRedis = Redis & {
 
 export interface LeaseHolder {
   chatId: string;
-  /** Epoch ms until which this process may write the chat. */
+  /** Until when (`performance.now()` ms) this process may write the chat. */
   validUntil: number;
   /** Called when a renewal finds the lease gone (taken or expired). */
   onLost(): void;
@@ -62,7 +65,7 @@ export class LeaseManager {
 
   /** Tries to take the chat's lease; resolves the validity deadline, or null when another owner holds it. */
   async acquire(holder: LeaseHolder): Promise<number | null> {
-    const started = Date.now();
+    const started = performance.now();
     const ok = await this.redis.gmLeaseAcquire(this.keys.lease(holder.chatId), this.token, this.ttlMs);
     if (ok !== 1) return null;
     holder.validUntil = started + this.ttlMs - this.marginMs;
@@ -77,7 +80,7 @@ export class LeaseManager {
    */
   async acquireMany(holders: readonly LeaseHolder[]): Promise<(number | null)[]> {
     if (holders.length === 0) return [];
-    const started = Date.now();
+    const started = performance.now();
     const result = await this.redis.gmLeaseAcquireMany(
       holders.length,
       ...holders.map((h) => this.keys.lease(h.chatId)),
@@ -100,7 +103,7 @@ export class LeaseManager {
   async renewAll(): Promise<void> {
     if (this.held.size === 0) return;
     const holders = [...this.held.values()];
-    const started = Date.now();
+    const started = performance.now();
     let result: number[];
     try {
       result = await this.redis.gmLeaseRenew(
