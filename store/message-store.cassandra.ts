@@ -64,6 +64,7 @@ import {
 } from './cassandra/layout.js';
 import { FANOUT, KeyedSerializer, mapLimit, settleAll } from './cassandra/parallel.js';
 import { millis, num, optMillis, optNum, optText, text, type CqlSession } from './cassandra/session.js';
+import { CassandraClaim, isCassandraClaim } from './cassandra/claim.js';
 
 /**
  * client_id of a message sent without one. Not null: a null is a tombstone per
@@ -105,46 +106,8 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Fenced write timestamps start here, above any wall-clock microsecond timestamp (see the header). */
-const FENCED_TIMESTAMP_BASE = types.Long.ONE.shiftLeft(61);
-
 /** How many times a claim retries its compare-and-set when another writer got in between. */
 const CLAIM_ATTEMPTS = 8;
-
-/** The adapter's side of a claim: the committed last id it knows, and the write sequence for timestamps. */
-class CassandraClaim implements Claim {
-  /** Raised by each write under this claim; the low 32 bits of its write timestamps. */
-  private seq = 0;
-  /** Set when an append under this claim failed: its last id is no longer certain. */
-  broken = false;
-
-  constructor(
-    readonly chatId: string,
-    readonly fence: number,
-    readonly state: ChatState | null,
-    /** The chat's committed last id as this writer knows it. */
-    public lastId: number,
-  ) {
-    if (!Number.isSafeInteger(fence) || fence < 1 || fence >= 2 ** 29) {
-      throw new Error(`cassandra store: fence ${fence} of chat ${chatId} is out of range`);
-    }
-  }
-
-  /** The next write timestamp: the fence above the sequence, so any newer claim's writes outrank these. */
-  nextTimestamp(): types.Long {
-    this.seq++;
-    if (this.seq >= 2 ** 32) {
-      throw new FencedError(this.chatId, 'claim exhausted its write sequence; claim again');
-    }
-    return FENCED_TIMESTAMP_BASE.add(types.Long.fromNumber(this.fence).shiftLeft(32)).add(
-      types.Long.fromNumber(this.seq),
-    );
-  }
-}
-
-function isCassandraClaim(claim: Claim | undefined): claim is CassandraClaim {
-  return claim instanceof CassandraClaim;
-}
 
 function stateOf(chatId: string, row: types.Row): ChatState | null {
   const lastId = optNum(row, 'last_id') ?? 0;

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { it } from 'node:test';
 import cassandra from 'cassandra-driver';
+import { openCassandraStore } from '../../store/store.cassandra.js';
 
 export interface TestCassandra {
   contactPoints: string[];
@@ -76,6 +77,20 @@ export function adminClient(c: TestCassandra): cassandra.Client {
     localDataCenter: c.localDataCenter,
     ...(c.username ? { authProvider: new cassandra.auth.PlainTextAuthProvider(c.username, c.password) } : {}),
   });
+}
+
+/** Creates the keyspace and applies every migration, as the services would at start. */
+export async function migrateKeyspace(c: TestCassandra, keyspace: string): Promise<void> {
+  const store = await openCassandraStore({
+    contactPoints: c.contactPoints,
+    localDataCenter: c.localDataCenter,
+    keyspace,
+    replication: 'SimpleStrategy:1',
+    consistency: 'LOCAL_QUORUM',
+    username: c.username,
+    password: c.password,
+  });
+  await store.close();
 }
 
 /** Drops the keyspace (no snapshot on the test node: auto_snapshot is off). */

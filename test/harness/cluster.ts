@@ -27,8 +27,7 @@ import {
 } from '../../launcher/services.js';
 import { removeDir, tail, testFailed, trackDir, trackPid, untrackPid, type TestLike } from './cleanup.js';
 import { startRedis, type RedisServer } from './redis.js';
-import { dropKeyspace, testCassandra, testKeyspace } from './cassandra.js';
-import { openCassandraStore } from '../../store/store.cassandra.js';
+import { dropKeyspace, migrateKeyspace, testCassandra, testKeyspace } from './cassandra.js';
 
 export type { ServiceKind };
 
@@ -296,19 +295,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
       sqlitePath,
       ...(node && keyspace ? { cassandra: { contactPoints: node.contactPoints, keyspace } } : {}),
     };
-    if (node && keyspace) {
-      // Migrated once here, so the services find the schema in place instead of racing to create it.
-      const migrated = await openCassandraStore({
-        contactPoints: node.contactPoints,
-        localDataCenter: node.localDataCenter,
-        keyspace,
-        replication: 'SimpleStrategy:1',
-        consistency: 'LOCAL_QUORUM',
-        username: node.username,
-        password: node.password,
-      });
-      await migrated.close();
-    }
+    // Migrated once here, so the services find the schema in place instead of racing to create it.
+    if (node && keyspace) await migrateKeyspace(node, keyspace);
 
     const create = async (
       kind: ServiceKind,
