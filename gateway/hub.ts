@@ -22,6 +22,7 @@ import type { InboxEntry } from '../common/inbox.js';
 import { dialogPeer } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
 import { deliverySeconds, messagesDelivered, wsDropped } from '../common/metrics.js';
+import { OneTurn } from '../common/turn.js';
 
 /** One WebSocket text frame: a JSON event, as a string or as its UTF-8 bytes (shared by many sockets). */
 export type Frame = string | Buffer;
@@ -82,11 +83,11 @@ export class Hub {
   private batching = false;
   /** Sockets with queued frames in the current batch, in the order of their first frame. */
   private queued: Conn[] = [];
-  /** Ends the batch opened by `turn` (run from setImmediate). */
-  private readonly endTurn = (): void => {
+  /** Ends the batch opened by `turn` at the end of the event-loop turn. */
+  private readonly endOfTurn = new OneTurn(() => {
     this.batching = false;
     this.flushQueued();
-  };
+  });
 
   constructor(
     private readonly hooks: HubHooks,
@@ -175,7 +176,7 @@ export class Hub {
   turn(fn: () => void): void {
     if (!this.batching) {
       this.batching = true;
-      setImmediate(this.endTurn);
+      this.endOfTurn.schedule();
     }
     fn();
   }

@@ -21,6 +21,7 @@ import { encodeInboxBatch, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { fanoutEntries } from '../common/metrics.js';
+import { SerialTurn } from '../common/turn.js';
 
 /** Hands one inbox entry whose XADD failed to the relay for retries. */
 export type Redeliver = (node: string, entry: InboxEntry) => Promise<void>;
@@ -47,8 +48,7 @@ export class Fanout {
   private failed: { flush: number; events: FanoutEvent[] }[] = [];
   private flushes = 0;
   private readonly writing = new Set<Promise<void>>();
-  private scheduled = false;
-  private running: Promise<void> = Promise.resolve();
+  private readonly turn = new SerialTurn(() => this.flush());
   private liveGateways: string[] = [];
   private liveReadAt = 0;
   private retryDelayMs = 0;
@@ -64,26 +64,14 @@ export class Fanout {
 
   publish(event: FanoutEvent): void {
     this.queue.push(event);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.running = this.running.then(
-      () =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            this.scheduled = false;
-            this.flush().then(resolve, resolve);
-          }),
-        ),
-    );
+    this.turn.schedule();
   }
 
-  async drain(): Promise<void> {
-    while (this.scheduled || this.queue.length > 0 || this.failed.length > 0 || this.writing.size > 0) {
-      await this.running;
-      await Promise.all(this.writing);
-      await new Promise((r) => setImmediate(r));
-    }
-    await this.running;
+  drain(): Promise<void> {
+    return this.turn.drain(
+      () => this.queue.length > 0 || this.failed.length > 0 || this.writing.size > 0,
+      () => Promise.all(this.writing),
+    );
   }
 
   private async gateways(): Promise<string[]> {
@@ -123,7 +111,7 @@ export class Fanout {
       (err: unknown) => {
         this.failed.push({ flush, events });
         this.logFailure(events.length, err);
-        this.scheduleRetry();
+        this.turn.scheduleNext();
       },
     );
     this.writing.add(tracked);
@@ -141,18 +129,7 @@ export class Fanout {
     this.failed.push({ flush, events });
     this.logFailure(events.length, err);
     await new Promise((r) => setTimeout(r, this.retryDelayMs));
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.running = this.running.then(() => this.flushScheduled().catch(() => undefined));
-  }
-
-  private async flushScheduled(): Promise<void> {
-    this.scheduled = false;
-    await this.flush();
+    this.turn.scheduleNext();
   }
 
   /**

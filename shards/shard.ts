@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, toAppError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { OneTurn, TurnBatch } from '../common/turn.js';
 import {
   actorActivations,
   actorsActive,
@@ -86,7 +87,8 @@ export class Shard {
   private readonly actors = new Map<string, ChatActor>();
   private readonly activating = new Map<string, Promise<ChatActor>>();
   private readonly queue: PendingActivation[] = [];
-  private pumpScheduled = false;
+  /** Activations queued in one event-loop turn are taken together. */
+  private readonly pumpTurn = new OneTurn(() => this.pump());
   /** Chats of batches being activated now. */
   private loading = 0;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -117,20 +119,11 @@ export class Shard {
 
   /** Serves one gateway's Exchange stream. */
   exchange(call: grpc.ServerDuplexStream<ExchangeRequest, ExchangeResponse>): void {
-    let out: ResponseInit[] = [];
-    let scheduled = false;
-    const reply = (response: ResponseInit) => {
-      out.push(response);
-      if (scheduled) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        const batch = out;
-        out = [];
-        if (!call.destroyed && call.writable)
-          call.write(create(ExchangeResponseSchema, { responses: batch }));
-      });
-    };
+    // Responses of one event-loop turn go back as one frame.
+    const replies = new TurnBatch<ResponseInit>((batch) => {
+      if (!call.destroyed && call.writable) call.write(create(ExchangeResponseSchema, { responses: batch }));
+    });
+    const reply = (response: ResponseInit) => replies.add(response);
     call.on('data', (batch: ExchangeRequest) => {
       for (const request of batch.requests) {
         const started = performance.now();
@@ -246,12 +239,7 @@ export class Shard {
     const actor = new ChatActor(chatId, this.deps, (a) => this.drop(a));
     return new Promise<ChatActor>((resolve, reject) => {
       this.queue.push({ actor, queuedAt: Date.now(), resolve, reject });
-      if (this.pumpScheduled) return;
-      this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        this.pump();
-      });
+      this.pumpTurn.schedule();
     });
   }
 
