@@ -18,6 +18,7 @@
  * wrote first; closing a socket (`end`) first sends what is queued for it.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { ChatRef } from '../common/api.js';
 import type { InboxEntry } from '../common/inbox.js';
 import { dialogPeer } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
@@ -65,7 +66,7 @@ export interface HubHooks {
 
 const REPAIR_AFTER_MS = 250;
 
-export function chatRef(chatId: string, viewer: string): { type: 'dialog' | 'group'; id: string } {
+export function chatRef(chatId: string, viewer: string): ChatRef {
   return chatId.startsWith('d:')
     ? { type: 'dialog', id: dialogPeer(chatId, viewer) }
     : { type: 'group', id: chatId.slice(2) };

@@ -22,7 +22,7 @@ import type { PresenceView } from './presence-view.js';
 import type { RateLimiter } from './rate-limit.js';
 import { expect, STATUS_NAME } from './routes.js';
 import { presentedToken, type Sessions } from './sessions.js';
-import type { ShardClient } from './shard-client.js';
+import type { ShardClient } from '../shards/index.js';
 import * as v from './validate.js';
 
 /** Misbehaviour within this window beyond the budget closes the socket (policy violation). */

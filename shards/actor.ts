@@ -10,6 +10,7 @@
  * message, status changes) are published after the write, in id order.
  */
 import { randomBytes } from 'node:crypto';
+import { MAX_GROUP_MEMBERS, MAX_TEXT } from '../common/api.js';
 import { AppError } from '../common/errors.js';
 import { dialogPeer, parseChatId, type ParsedChat } from '../common/ids.js';
 import { longerThan } from '../common/text.js';
@@ -31,8 +32,6 @@ import type { GroupWriter } from './writer.js';
 const RECENT = 256;
 /** client ids remembered per chat for deduplication, beyond the recent messages. */
 const DEDUP_MAX = 4096;
-export const MAX_TEXT = 4096;
-export const MAX_GROUP_MEMBERS = 1000;
 
 export type Status = 'sent' | 'delivered' | 'read';
 

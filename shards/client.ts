@@ -24,7 +24,7 @@ import {
 } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
-import type { ShardDirectory } from '../shards/index.js';
+import type { ShardDirectory } from './directory.js';
 
 type ShardMethods = typeof ShardService extends GenService<infer T> ? T : never;
 type RequestInit = Exclude<MessageInitShape<typeof ShardRequestSchema>, ShardRequest>;
