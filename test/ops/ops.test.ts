@@ -25,7 +25,7 @@ import { after, before, describe, test } from 'node:test';
 import client from 'prom-client';
 import { CONFIG_SPEC, loadConfig } from '../../common/config.js';
 import { registry } from '../../common/metrics.js';
-import { ROOT } from '../../launcher/services.js';
+import { ROOT } from '../../launcher/index.js';
 import { startCluster, api, connectWs, type Cluster } from '../harness/index.js';
 import { readCompose, readHaproxyServers, readScrapeTargets, type ComposeService } from './config-files.js';
 import { startHaproxy, type HaproxyProcess } from './haproxy.js';
