@@ -69,7 +69,7 @@ export default tseslint.config(
   },
   {
     // A component reaches another only through its public index.ts (or proto/).
-    files: ['gateway/**', 'shards/**', 'relay/**', 'presence/**'],
+    files: ['gateway/**', 'shards/**', 'relay/**', 'presence/**', 'delivery/**'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -80,7 +80,14 @@ export default tseslint.config(
               message: 'import the store through store/index.js',
             },
             {
-              group: ['../gateway/*', '../shards/*', '../relay/*', '../presence/*', '!../*/index.js'],
+              group: [
+                '../gateway/*',
+                '../shards/*',
+                '../relay/*',
+                '../presence/*',
+                '../delivery/*',
+                '!../*/index.js',
+              ],
               message: 'import another service only through its index.js',
             },
           ],

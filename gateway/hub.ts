@@ -19,11 +19,11 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { ChatRef } from '../common/api.js';
-import type { InboxEntry } from '../common/inbox.js';
 import { dialogPeer } from '../common/ids.js';
 import type { Logger } from '../common/logger.js';
 import { deliverySeconds, messagesDelivered, wsDropped } from '../common/metrics.js';
 import { OneTurn } from '../common/turn.js';
+import type { InboxEntry } from '../delivery/index.js';
 
 /** One WebSocket text frame: a JSON event, as a string or as its UTF-8 bytes (shared by many sockets). */
 export type Frame = string | Buffer;

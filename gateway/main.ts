@@ -8,6 +8,7 @@ import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
 import { isoTime } from '../common/time.js';
+import { RedisDelivery } from '../delivery/index.js';
 import { PresenceClient } from '../presence/index.js';
 import { ShardClient, ShardDirectory } from '../shards/index.js';
 import { openStore } from '../store/index.js';
@@ -16,7 +17,6 @@ import { ChatList } from './chats.js';
 import { CorkAnchor } from './cork-anchor.js';
 import { Router } from './http.js';
 import { chatRef, eventJson, Hub } from './hub.js';
-import { InboxReader } from './inbox.js';
 import { Origins } from './origins.js';
 import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
@@ -40,9 +40,7 @@ async function main(): Promise<void> {
   const redisOptions = { maxRetriesPerRequest: 2, enableAutoPipelining: true };
   const redis = new Redis(config.redisUrl, redisOptions);
   const subscriber = new Redis(config.redisUrl);
-  const inboxRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  for (const r of [redis, subscriber, inboxRedis])
-    r.on('error', (err) => logger.warn({ err }, 'redis error'));
+  for (const r of [redis, subscriber]) r.on('error', (err) => logger.warn({ err }, 'redis error'));
 
   const store = await openStore(config);
   const directory = new ShardDirectory(redis, keys);
@@ -166,12 +164,10 @@ async function main(): Promise<void> {
   });
   router.fallback();
 
-  const inbox = new InboxReader(
-    inboxRedis,
-    keys,
+  const delivery = new RedisDelivery({ redis, keys, inboxMaxLen: config.inboxMaxLen, logger });
+  const inbox = delivery.subscribe(
     config.nodeId,
     (entry) => hub.dispatch(entry),
-    logger,
     (handle) => hub.turn(handle),
   );
   await inbox.start();

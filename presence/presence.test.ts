@@ -14,13 +14,13 @@ import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../common/config.js';
 import { dialogChatId, groupChatId } from '../common/ids.js';
-import { decodeInboxEntry } from '../common/inbox.js';
 import { Keys } from '../common/keys.js';
+import { decodeInboxEntries } from '../delivery/index.js';
 import { createLogger } from '../common/logger.js';
 import { releasePorts, reservePort, ROOT } from '../launcher/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { startRedis, type RedisServer } from '../test/harness/index.js';
-import { createPresenceClient, PresenceClient, PresenceEngine, readPresence, routesOf } from './index.js';
+import { createPresenceClient, PresenceClient, PresenceEngine, readPresence } from './index.js';
 
 const logger = createLogger('presence-test', 'test', 'silent');
 const DEBOUNCE_MS = 600;
@@ -106,13 +106,14 @@ async function setup(t: TestContext, env: Record<string, string> = {}): Promise<
       const entries = await redis.xrange(keys.inbox(node), '-', '+');
       const out: StatusEvent[] = [];
       for (const [, fields] of entries) {
-        const entry = decodeInboxEntry(fields);
-        if (entry?.type !== 'user_status') continue;
-        assert.notEqual(entry.users, '*');
-        out.push({
-          users: entry.users as string[],
-          ...(JSON.parse(entry.payload) as Omit<StatusEvent, 'users'>),
-        });
+        for (const entry of decodeInboxEntries(fields)) {
+          if (entry.type !== 'user_status') continue;
+          assert.notEqual(entry.users, '*');
+          out.push({
+            users: entry.users as string[],
+            ...((entry.data ?? JSON.parse(entry.payload)) as Omit<StatusEvent, 'users'>),
+          });
+        }
       }
       return out;
     },
@@ -317,24 +318,6 @@ test('closing the last socket ends the active window (offline after the debounce
     'last_seen = when the socket closed',
   );
   assert.equal(await f.redis.zscore(f.keys.presenceActive(), 'ws'), null);
-});
-
-test('routesOf returns live gateways only', async (t) => {
-  const f = await setup(t);
-  const gwA = await f.gateway('gw-a');
-  const gwB = await f.gateway('gw-b');
-  await gwA.connected('alice');
-  await gwB.connected('alice');
-  await gwB.connected('bob');
-  const routes = await routesOf(f.redis, f.keys, ['alice', 'bob', 'carol']);
-  assert.deepEqual(Object.fromEntries(routes), { 'gw-a': ['alice'], 'gw-b': ['alice', 'bob'] });
-  // Routes of a gateway whose lease ran out (not swept yet) and of one never registered are not routes.
-  await f.redis.zadd(f.keys.gateways(), Date.now() - 1, 'gw-expired');
-  await f.redis.hset(f.keys.route('carol'), 'gw-expired', 1, 'gw-unknown', 1);
-  await f.redis.hset(f.keys.route('bob'), 'gw-expired', 2);
-  const later = await routesOf(f.redis, f.keys, ['alice', 'bob', 'carol']);
-  assert.deepEqual(Object.fromEntries(later), { 'gw-a': ['alice'], 'gw-b': ['alice', 'bob'] });
-  assert.deepEqual(await routesOf(f.redis, f.keys, []), new Map());
 });
 
 test('a gateway that stalled past its lease is swept, then resyncs itself', async (t) => {

@@ -24,7 +24,7 @@ import type {
   Store,
   StoredMessage,
 } from '../store/index.js';
-import type { Fanout } from './fanout.js';
+import type { Delivery } from '../delivery/index.js';
 import type { LeaseHolder } from './leases.js';
 import type { GroupWriter } from './writer.js';
 
@@ -46,7 +46,8 @@ export interface GroupView extends GroupRecord {
 export interface ActorDeps {
   store: Store;
   writer: GroupWriter;
-  fanout: Fanout;
+  /** Where the chat's events go (new messages, status changes, typing). */
+  delivery: Delivery;
   /** Hands undelivered messages to the relay for offline notification. */
   notifyOffline(receivers: string[], message: StoredMessage): void;
 }
@@ -283,7 +284,7 @@ export class ChatActor implements LeaseHolder {
     if (this.parsed.kind === 'dialog') payload.receiver = dialogPeer(this.chatId, message.sender);
     if (message.clientId) payload.client_id = message.clientId;
     const audience = this.audience();
-    this.deps.fanout.publish({
+    this.deps.delivery.publish({
       type: 'new_message',
       chatId: this.chatId,
       users: audience,
@@ -643,7 +644,7 @@ export class ChatActor implements LeaseHolder {
 
   private emitStatus(users: string[], id: number, status: Status): void {
     if (users.length === 0 || id <= 0) return;
-    this.deps.fanout.publish({
+    this.deps.delivery.publish({
       type: 'message_status',
       chatId: this.chatId,
       users,
@@ -654,7 +655,7 @@ export class ChatActor implements LeaseHolder {
   }
 
   private emitStatusToAll(id: number, status: Status, exceptUser: string): void {
-    this.deps.fanout.publish({
+    this.deps.delivery.publish({
       type: 'message_status',
       chatId: this.chatId,
       users: '*',
@@ -669,7 +670,7 @@ export class ChatActor implements LeaseHolder {
   typing(user: string, originConn: string): void {
     this.requireRead(user);
     const audience = this.audience();
-    this.deps.fanout.publish({
+    this.deps.delivery.publish({
       type: 'typing',
       chatId: this.chatId,
       users: audience === '*' ? '*' : audience.filter((u) => u !== user),

@@ -364,7 +364,7 @@ export class Shard {
       this.drop(a);
     }
     await this.deps.writer.drain();
-    await this.deps.fanout.drain();
+    await this.deps.delivery.drain();
     await this.leases.release(actors.map((a) => a.chatId)).catch((err: unknown) => {
       this.logger.warn({ err }, 'lease release failed; leases will expire');
     });

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { decodeInboxEntries } from '../../common/inbox.js';
+import { decodeInboxEntries } from '../../delivery/index.js';
 import { Keys } from '../../common/keys.js';
 import {
   api,
