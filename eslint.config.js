@@ -67,32 +67,4 @@ export default tseslint.config(
     files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts'],
     rules: { 'no-console': 'off' },
   },
-  {
-    // A component reaches another only through its public index.ts (or proto/).
-    files: ['gateway/**', 'shards/**', 'relay/**', 'presence/**', 'delivery/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['../store/*', '!../store/index.js'],
-              message: 'import the store through store/index.js',
-            },
-            {
-              group: [
-                '../gateway/*',
-                '../shards/*',
-                '../relay/*',
-                '../presence/*',
-                '../delivery/*',
-                '!../*/index.js',
-              ],
-              message: 'import another service only through its index.js',
-            },
-          ],
-        },
-      ],
-    },
-  },
 );
