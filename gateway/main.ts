@@ -7,7 +7,6 @@ import { loadConfig } from '../common/config.js';
 import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
-import { isoTime } from '../common/time.js';
 import { RedisDelivery } from '../delivery/index.js';
 import { PresenceClient } from '../presence/index.js';
 import { ShardClient, ShardDirectory } from '../shards/index.js';
@@ -16,11 +15,12 @@ import { Auth } from './auth.js';
 import { ChatList } from './chats.js';
 import { CorkAnchor } from './cork-anchor.js';
 import { Router } from './http.js';
-import { chatRef, eventJson, Hub } from './hub.js';
+import { Hub } from './hub.js';
 import { Origins } from './origins.js';
 import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
-import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
+import { messageEvent } from './render.js';
+import { ChatRoutes, expect } from './routes.js';
 import { Sessions } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
 import { serveWebClient } from './static.js';
@@ -92,20 +92,7 @@ async function main(): Promise<void> {
           await shards.call(chatId, conn.login, { case: 'history', value: { after, limit: 500 } }, true),
           'history',
         );
-        return h.messages.map((m) => {
-          const body: Record<string, unknown> = {
-            chat: chatRef(chatId, conn.login),
-            id: m.id,
-            text: m.text,
-            sender: m.sender,
-            status: STATUS_NAME[m.status],
-            time: isoTime(m.timeMs),
-          };
-          if (chatId.startsWith('d:'))
-            body.receiver = m.sender === conn.login ? chatRef(chatId, conn.login).id : conn.login;
-          if (m.clientId && m.sender === conn.login) body.client_id = m.clientId;
-          return { id: m.id, json: eventJson('new_message', body) };
-        });
+        return h.messages.map((m) => ({ id: m.id, json: messageEvent(chatId, conn.login, m) }));
       },
     },
     logger.child({ component: 'hub' }),
@@ -168,7 +155,7 @@ async function main(): Promise<void> {
   const inbox = delivery.subscribe(
     config.nodeId,
     (entry) => hub.dispatch(entry),
-    (handle) => hub.turn(handle),
+    (handle) => hub.out.turn(handle),
   );
   await inbox.start();
 
