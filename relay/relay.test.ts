@@ -24,8 +24,7 @@ import { notificationsSent, relayDeadLetters, relayRetries } from '../common/met
 import { releasePorts, reservePort, ROOT } from '../launcher/index.js';
 import { PresenceClient, PresenceEngine } from '../presence/index.js';
 import type { ChatMessage } from '../proto/gen/gmessenger/v1/common_pb.js';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ChatMessageSchema } from '../proto/gen/gmessenger/v1/common_pb.js';
+import { toChatMessage } from '../proto/messages.js';
 import { openStore, type Store, type StoredMessage } from '../store/index.js';
 import { startRedis, type RedisServer } from '../test/harness/index.js';
 import {
@@ -151,7 +150,7 @@ async function setup(
     },
     async send(to, m) {
       await store.messages.append([m]);
-      await client.newMessage({ receiver: to, message: toProto(m) });
+      await client.newMessage({ receiver: to, message: toChatMessage(m) });
     },
   };
   t.after(async () => {
@@ -165,17 +164,6 @@ async function setup(
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return f;
-}
-
-function toProto(m: StoredMessage): MessageInitShape<typeof ChatMessageSchema> {
-  return {
-    chatId: m.chatId,
-    id: m.id,
-    sender: m.sender,
-    text: m.text,
-    timeMs: m.time,
-    clientId: m.clientId ?? '',
-  };
 }
 
 let seq = 0;

@@ -16,7 +16,8 @@ import { createRelayClient, enqueueRedelivery, openRedeliveryQueue } from '../re
 import { openStore } from '../store/index.js';
 import { ShardDirectory, ShardRegistration } from './directory.js';
 import { LeaseManager } from './leases.js';
-import { Shard, toChatMessage } from './shard.js';
+import { toChatMessage } from '../proto/messages.js';
+import { Shard } from './shard.js';
 import { GroupWriter } from './writer.js';
 
 const config = loadConfig('shard');

@@ -24,9 +24,10 @@ import {
   type ExchangeResponse,
   type ShardRequest,
 } from '../proto/gen/gmessenger/v1/shard_pb.js';
-import { MessageStatus, type ChatMessage, type GroupInfo } from '../proto/gen/gmessenger/v1/common_pb.js';
+import type { ChatMessage, GroupInfo } from '../proto/gen/gmessenger/v1/common_pb.js';
+import { toChatMessage } from '../proto/messages.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { ChatActor, type ActorDeps, type GroupView, type MessageView } from './actor.js';
+import { ChatActor, type ActorDeps, type GroupView } from './actor.js';
 import type { ShardDirectory } from './directory.js';
 import type { LeaseManager } from './leases.js';
 import type { Claim } from '../store/index.js';
@@ -34,26 +35,6 @@ import type { Claim } from '../store/index.js';
 type ResponseInit = MessageInitShape<
   typeof import('../proto/gen/gmessenger/v1/shard_pb.js').ShardResponseSchema
 >;
-
-const STATUS: Record<MessageView['status'], MessageStatus> = {
-  sent: MessageStatus.SENT,
-  delivered: MessageStatus.DELIVERED,
-  read: MessageStatus.READ,
-};
-
-export function toChatMessage(
-  m: MessageView,
-): MessageInitShape<typeof import('../proto/gen/gmessenger/v1/common_pb.js').ChatMessageSchema> {
-  return {
-    chatId: m.chatId,
-    id: m.id,
-    sender: m.sender,
-    text: m.text,
-    timeMs: m.time,
-    clientId: m.clientId ?? '',
-    status: STATUS[m.status],
-  };
-}
 
 function toGroupInfo(
   g: GroupView,
