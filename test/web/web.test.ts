@@ -20,18 +20,8 @@ const suite = useBrowser({ gateways: 2, shards: 1 }, () =>
     'web/dist is built (npm run build runs build:web)',
   ),
 );
-const {
-  newPage,
-  newUser,
-  sessionToken,
-  openDialogBySearch,
-  openChatFromList,
-  send,
-  row,
-  waitRow,
-  renderedMessages,
-  shot,
-} = webUsers(suite);
+/** The web client as its users drive it. */
+const web = webUsers(suite);
 
 describe('web client', { timeout: 600_000 }, () => {
   let alice: User;
@@ -40,10 +30,10 @@ describe('web client', { timeout: 600_000 }, () => {
   let groupName = '';
 
   it('registers and signs in through the forms, with validation and server errors', async () => {
-    const { page } = await newPage({ width: 1200, height: 760 });
+    const { page } = await web.newPage({ width: 1200, height: 760 });
     await page.goto(suite.app);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    await shot(page, 'login');
+    await web.shot(page, 'login');
 
     // Client-side validation names the field.
     await page.getByRole('button', { name: 'Create an account' }).click();
@@ -55,8 +45,8 @@ describe('web client', { timeout: 600_000 }, () => {
     assert.equal(await page.getByLabel('Login', { exact: true }).getAttribute('aria-invalid'), 'true');
     await page.getByText('Too short: use at least 8 characters.').waitFor();
 
-    alice = await newUser('Alice');
-    bob = await newUser('Bob');
+    alice = await web.newUser('Alice');
+    bob = await web.newUser('Bob');
 
     // The server's answer for a taken login (case-insensitive) is shown on the login field.
     await page.getByLabel('Login', { exact: true }).fill(alice.login.toUpperCase());
@@ -81,9 +71,9 @@ describe('web client', { timeout: 600_000 }, () => {
   });
 
   it('finds each other, chats live in a dialog, statuses move to read, typing shows', async () => {
-    await openDialogBySearch(alice, bob);
-    await send(alice, 'Hi Bob!');
-    await row(alice, 'Hi Bob!', 'mine').waitFor();
+    await web.openDialogBySearch(alice, bob);
+    await web.send(alice, 'Hi Bob!');
+    await web.row(alice, 'Hi Bob!', 'mine').waitFor();
 
     // Bob's list shows the new chat with an unread badge and the preview, live.
     const bobRow = bob.page.locator('.chat-row', { hasText: alice.username });
@@ -92,8 +82,8 @@ describe('web client', { timeout: 600_000 }, () => {
     // Delivered to Bob's open socket before he reads it.
     await alice.page.locator('.msg.mine[data-status="delivered"]', { hasText: 'Hi Bob!' }).waitFor();
 
-    await openChatFromList(bob, alice.username);
-    await row(bob, 'Hi Bob!', 'theirs').waitFor();
+    await web.openChatFromList(bob, alice.username);
+    await web.row(bob, 'Hi Bob!', 'theirs').waitFor();
     await alice.page.locator('.msg.mine[data-status="read"]', { hasText: 'Hi Bob!' }).waitFor();
     await bobRow.locator('.badge').waitFor({ state: 'hidden' });
 
@@ -101,19 +91,19 @@ describe('web client', { timeout: 600_000 }, () => {
     await bob.page.getByLabel('Message', { exact: true }).pressSequentially('Hello', { delay: 20 });
     await alice.page.locator('.chat-subtitle', { hasText: 'typing…' }).waitFor();
     await bob.page.getByLabel('Message', { exact: true }).press('Enter');
-    await row(alice, 'Hello', 'theirs').waitFor();
+    await web.row(alice, 'Hello', 'theirs').waitFor();
     await bob.page.locator('.msg.mine[data-status="read"]', { hasText: 'Hello' }).waitFor();
 
-    for (let i = 1; i <= 5; i++) await send(alice, `burst ${i}`);
-    await row(bob, 'burst 5').waitFor();
-    const seen = await renderedMessages(bob);
+    for (let i = 1; i <= 5; i++) await web.send(alice, `burst ${i}`);
+    await web.row(bob, 'burst 5').waitFor();
+    const seen = await web.renderedMessages(bob);
     assert.deepEqual(seen.texts, ['Hi Bob!', 'Hello', 'burst 1', 'burst 2', 'burst 3', 'burst 4', 'burst 5']);
     assert.ok(
       seen.ids.every((id, i) => i === 0 || id > seen.ids[i - 1]!),
       'ids strictly increase in order',
     );
     await alice.page.locator('.msg.mine[data-status="read"]', { hasText: 'burst 5' }).waitFor();
-    await shot(alice.page, 'chat');
+    await web.shot(alice.page, 'chat');
   });
 
   it('shows presence changes live', async () => {
@@ -131,7 +121,7 @@ describe('web client', { timeout: 600_000 }, () => {
   });
 
   it('creates a private group with a member picker and chats in it; members with roles and presence', async () => {
-    const carol = await newUser('Carol');
+    const carol = await web.newUser('Carol');
     groupName = `Team ${uniqueLogin('g').slice(-5)}`;
     await alice.page.getByRole('button', { name: 'New group' }).click();
     const dlg = alice.page.getByRole('dialog', { name: 'New group' });
@@ -143,12 +133,12 @@ describe('web client', { timeout: 600_000 }, () => {
     await alice.page.locator('.chat-title', { hasText: groupName }).waitFor();
 
     // Bob sees it live; Carol (not a member) never does.
-    await send(alice, 'Welcome to the group');
+    await web.send(alice, 'Welcome to the group');
     await bob.page.locator('.chat-row', { hasText: groupName }).waitFor();
-    await openChatFromList(bob, groupName);
-    await row(bob, 'Welcome to the group', 'theirs').waitFor();
-    await send(bob, 'Glad to be here');
-    await row(alice, 'Glad to be here', 'theirs').waitFor();
+    await web.openChatFromList(bob, groupName);
+    await web.row(bob, 'Welcome to the group', 'theirs').waitFor();
+    await web.send(bob, 'Glad to be here');
+    await web.row(alice, 'Glad to be here', 'theirs').waitFor();
     await alice.page.locator('.msg.mine[data-status="read"]', { hasText: 'Welcome to the group' }).waitFor();
     assert.equal(await carol.page.locator('.chat-row', { hasText: groupName }).count(), 0);
 
@@ -170,11 +160,11 @@ describe('web client', { timeout: 600_000 }, () => {
       await bobItem.locator('.role', { hasText: 'member' }).waitFor();
       await bobItem.getByText('online').waitFor();
       await addCarol();
-      await shot(alice.page, 'group-members');
+      await web.shot(alice.page, 'group-members');
     });
-    await send(alice, 'Hi Carol');
-    await openChatFromList(carol, groupName);
-    await waitRow(carol, 'Hi Carol', 'theirs');
+    await web.send(alice, 'Hi Carol');
+    await web.openChatFromList(carol, groupName);
+    await web.waitRow(carol, 'Hi Carol', 'theirs');
 
     // Removed, Carol's next message fails visibly; once she is a member again, Retry delivers it
     // (same client_id, so it is stored once).
@@ -182,14 +172,14 @@ describe('web client', { timeout: 600_000 }, () => {
       await members.getByRole('button', { name: `Remove ${carol.username}` }).click();
       await members.locator(`.member[data-login="${carol.login}"]`).waitFor({ state: 'detached' });
     });
-    await send(carol, 'Still here?');
+    await web.send(carol, 'Still here?');
     const failed = carol.page.locator('.msg.mine.failed', { hasText: 'Still here?' });
     await failed.getByRole('button', { name: 'Retry' }).waitFor();
     await editMembers(addCarol);
     await failed.getByRole('button', { name: 'Retry' }).click();
     await carol.page.locator('.msg.mine[data-status="read"]', { hasText: 'Still here?' }).waitFor();
-    await waitRow(alice, 'Still here?', 'theirs');
-    assert.equal(await row(alice, 'Still here?').count(), 1);
+    await web.waitRow(alice, 'Still here?', 'theirs');
+    assert.equal(await web.row(alice, 'Still here?').count(), 1);
 
     // Bob leaves the group (confirming), and it disappears from his list.
     await bob.page.getByRole('button', { name: 'Members' }).click();
@@ -198,16 +188,16 @@ describe('web client', { timeout: 600_000 }, () => {
     await bobMembers.getByRole('button', { name: 'Leave group' }).click();
     await bobMembers.getByRole('button', { name: 'Leave group' }).click();
     await bob.page.locator('.chat-row', { hasText: groupName }).waitFor({ state: 'detached' });
-    await openChatFromList(bob, alice.username);
+    await web.openChatFromList(bob, alice.username);
   });
 
   it('keeps history across a reload and a new sign-in', async () => {
     const history = ['Hi Bob!', 'Hello', 'burst 1', 'burst 2', 'burst 3', 'burst 4', 'burst 5'];
     await alice.page.reload();
     await alice.page.locator('.chat-title', { hasText: groupName }).waitFor();
-    await openChatFromList(alice, bob.username);
-    await waitRow(alice, 'burst 5');
-    assert.deepEqual((await renderedMessages(alice)).texts, history);
+    await web.openChatFromList(alice, bob.username);
+    await web.waitRow(alice, 'burst 5');
+    assert.deepEqual((await web.renderedMessages(alice)).texts, history);
     assert.equal(
       await alice.page.locator('.msg.mine[data-status="read"]', { hasText: 'burst 5' }).count(),
       1,
@@ -218,14 +208,14 @@ describe('web client', { timeout: 600_000 }, () => {
     await alice.page.getByLabel('Login', { exact: true }).fill(alice.login);
     await alice.page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await alice.page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await openChatFromList(alice, bob.username);
-    await waitRow(alice, 'burst 5');
-    assert.deepEqual((await renderedMessages(alice)).texts, history);
+    await web.openChatFromList(alice, bob.username);
+    await web.waitRow(alice, 'burst 5');
+    assert.deepEqual((await web.renderedMessages(alice)).texts, history);
   });
 
   it('survives a gateway restart: reconnects, and nothing is lost or duplicated', async () => {
     const [gw, other] = suite.cluster.gateways as [GatewayProcess, GatewayProcess];
-    const before = (await renderedMessages(alice)).texts.length;
+    const before = (await web.renderedMessages(alice)).texts.length;
 
     // The browsers' gateway dies; both pages notice.
     await suite.cluster.kill(gw, 'SIGKILL');
@@ -233,13 +223,13 @@ describe('web client', { timeout: 600_000 }, () => {
     await bob.page.getByText('Reconnecting…').waitFor();
 
     // Alice writes meanwhile: shown at once, sent when the connection is back.
-    await send(alice, 'sent while down');
-    await waitRow(alice, 'sent while down', 'mine');
-    assert.equal(await row(alice, 'sent while down').getAttribute('data-status'), 'sending');
+    await web.send(alice, 'sent while down');
+    await web.waitRow(alice, 'sent while down', 'mine');
+    assert.equal(await web.row(alice, 'sent while down').getAttribute('data-status'), 'sending');
 
     // Bob writes from another client through the other gateway: the browsers can only get
     // these by catching up (?after=) once they reconnect.
-    const ws = await connectWs(`${other.wsUrl}/chats/ws`, { token: await sessionToken(bob) });
+    const ws = await connectWs(`${other.wsUrl}/chats/ws`, { token: await web.sessionToken(bob) });
     for (let i = 1; i <= 5; i++) {
       ws.send({
         type: 'send_message',
@@ -256,9 +246,9 @@ describe('web client', { timeout: 600_000 }, () => {
     await suite.cluster.restart(gw);
     for (const u of [alice, bob]) {
       await u.page.getByText('Connected', { exact: true }).waitFor();
-      await waitRow(u, 'missed 5');
-      await waitRow(u, 'sent while down');
-      const seen = await renderedMessages(u);
+      await web.waitRow(u, 'missed 5');
+      await web.waitRow(u, 'sent while down');
+      const seen = await web.renderedMessages(u);
       for (const t of ['sent while down', 'missed 1', 'missed 2', 'missed 3', 'missed 4', 'missed 5']) {
         assert.equal(seen.texts.filter((x) => x === t).length, 1, `"${t}" shown exactly once for ${u.login}`);
       }
@@ -293,7 +283,7 @@ describe('web client', { timeout: 600_000 }, () => {
     await ws.close();
 
     await alice.page.locator('.chat-row', { hasText: payloads[0]! }).click();
-    for (const p of payloads) await row(alice, p, 'theirs').waitFor();
+    for (const p of payloads) await web.row(alice, p, 'theirs').waitFor();
     await alice.page.locator('.chat-title', { hasText: payloads[0]! }).waitFor();
     const dom = (await alice.page.evaluate(`(() => ({
       injected: document.querySelectorAll('.shell img, .shell script, .shell svg, .shell a[href], .shell b').length,
@@ -306,7 +296,7 @@ describe('web client', { timeout: 600_000 }, () => {
   });
 
   it('works at 360 px wide', async () => {
-    const { page, problems } = await newPage({ width: 360, height: 740 });
+    const { page, problems } = await web.newPage({ width: 360, height: 740 });
     await page.goto(suite.app);
     await page.getByLabel('Login', { exact: true }).fill(bob.login);
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
@@ -315,7 +305,7 @@ describe('web client', { timeout: 600_000 }, () => {
     await page.locator('.msg', { hasText: 'missed 5' }).waitFor();
     const fits = 'document.documentElement.scrollWidth <= window.innerWidth';
     assert.equal(await page.evaluate(fits), true, 'no horizontal scrolling');
-    await shot(page, 'mobile-chat');
+    await web.shot(page, 'mobile-chat');
     await page.getByRole('button', { name: 'Back to chats' }).click();
     await page.getByLabel('Search people by login or name').waitFor();
     assert.equal(await page.evaluate(fits), true, 'the chat list fits too');
