@@ -5,20 +5,20 @@
  * presence client, the presence service) to SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../common/config.js';
 import { Keys } from '../../common/keys.js';
 import { decodeInboxEntries } from '../../delivery/index.js';
 import { createLogger } from '../../common/logger.js';
-import { ROOT } from '../../launcher/index.js';
 import { openStore, type Store } from '../../store/index.js';
-import { startRedis, type RedisServer } from '../../test/harness/index.js';
+import { spawnModule, startRedis, type RedisServer } from '../../test/harness/index.js';
+
+export { killChild } from '../../test/harness/index.js';
 import { PresenceClient, PresenceEngine, readPresence } from '../index.js';
 
 export const logger = createLogger('presence-test', 'test', 'silent');
@@ -150,22 +150,9 @@ export function gatewayEnv(f: Fixture, node: string): Record<string, string> {
   };
 }
 
-/**
- * Node arguments that run the module `rel` (relative to presence/, without extension): the
- * TypeScript source through tsx when the test runs from source, the compiled file when it runs from dist/.
- */
-function entry(rel: string): string[] {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const file = fileURLToPath(new URL(`../${rel}.${fromSource ? 'ts' : 'js'}`, import.meta.url));
-  return fromSource ? ['--import', 'tsx', file] : [file];
-}
-
+/** Runs module `rel` of presence/ (without extension) as a child process. */
 export function spawnTs(rel: string, args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [...entry(rel), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  return spawnModule(import.meta.url, `../${rel}`, args, env);
 }
 
 export function waitForLine(child: ChildProcess, line: string, timeoutMs = 20_000): Promise<void> {
@@ -181,11 +168,4 @@ export function waitForLine(child: ChildProcess, line: string, timeoutMs = 20_00
     });
     child.once('exit', () => reject(new Error(`child exited before "${line}": ${out}`)));
   });
-}
-
-export async function killChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
 }
