@@ -64,7 +64,7 @@ export default tseslint.config(
   },
   {
     // Services log through pino; command-line tools (launcher, bench, scripts) print to the terminal.
-    files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts'],
+    files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts', '**/testing/**'],
     rules: { 'no-console': 'off' },
   },
 );
