@@ -64,28 +64,7 @@ export default tseslint.config(
   },
   {
     // Services log through pino; command-line tools (launcher, bench, scripts) print to the terminal.
-    files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts'],
+    files: ['launcher/**', 'bench/**', 'scripts/**', 'test/**', '**/*.test.ts', '**/testing/**'],
     rules: { 'no-console': 'off' },
-  },
-  {
-    // A component reaches another only through its public index.ts (or proto/).
-    files: ['gateway/**', 'shards/**', 'relay/**', 'presence/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['../store/*', '!../store/index.js'],
-              message: 'import the store through store/index.js',
-            },
-            {
-              group: ['../gateway/*', '../shards/*', '../relay/*', '../presence/*', '!../*/index.js'],
-              message: 'import another service only through its index.js',
-            },
-          ],
-        },
-      ],
-    },
   },
 );

@@ -8,6 +8,7 @@
  * The cursor is opaque base64url JSON: `{"a": offset}` inside the active part,
  * `{"n": name, "i": id}` (last emitted key) inside the by-name part.
  */
+import type { Chat, UserInfo } from '../common/api.js';
 import { AppError } from '../common/errors.js';
 import { dialogPeer } from '../common/ids.js';
 import { isoTime } from '../common/time.js';
@@ -17,19 +18,6 @@ import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
 import { entryRun, type DirectoryPage, type UserDirectory } from './user-directory.js';
 import { intParam } from './validate.js';
-
-interface ChatEntry {
-  type: 'dialog' | 'group';
-  id: string;
-  name: string;
-  last_message: string | null;
-  last_message_id: number | null;
-  last_message_time: string | null;
-  unread: number;
-  public?: boolean;
-  is_online?: boolean;
-  last_seen?: string | null;
-}
 
 type Cursor = { a: number } | { n: string; i: string };
 
@@ -206,7 +194,7 @@ export class ChatList {
         last_message_time: isoTime(state?.lastTime),
         unread: unreadOf(p.chatId, state),
       };
-      let entry: ChatEntry;
+      let entry: Chat;
       if (p.chatId.startsWith('d:')) {
         const peer = dialogPeer(p.chatId, login);
         const pr = presence.get(peer);
@@ -239,7 +227,7 @@ export class ChatList {
     const presence = await this.presence.get(found.map((u) => u.login));
     return {
       status: 200,
-      body: found.map((u) => ({
+      body: found.map((u): UserInfo => ({
         login: u.login,
         username: u.username,
         is_online: presence.get(u.login)?.online ?? false,

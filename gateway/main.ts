@@ -7,22 +7,21 @@ import { loadConfig } from '../common/config.js';
 import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
-import { isoTime } from '../common/time.js';
+import { RedisDelivery } from '../delivery/index.js';
 import { PresenceClient } from '../presence/index.js';
-import { ShardDirectory } from '../shards/index.js';
+import { ShardClient, ShardDirectory } from '../shards/index.js';
 import { openStore } from '../store/index.js';
 import { Auth } from './auth.js';
 import { ChatList } from './chats.js';
 import { CorkAnchor } from './cork-anchor.js';
 import { Router } from './http.js';
-import { chatRef, eventJson, Hub } from './hub.js';
-import { InboxReader } from './inbox.js';
+import { Hub } from './hub.js';
 import { Origins } from './origins.js';
 import { PageCache } from './page-cache.js';
 import { RateLimiter } from './rate-limit.js';
-import { ChatRoutes, expect, STATUS_NAME } from './routes.js';
+import { messageEvent } from './render.js';
+import { ChatRoutes, expect } from './routes.js';
 import { Sessions } from './sessions.js';
-import { ShardClient } from './shard-client.js';
 import { UserDirectory } from './user-directory.js';
 import { serveWebClient } from './static.js';
 import { loadUws } from './uws.js';
@@ -41,9 +40,7 @@ async function main(): Promise<void> {
   const redisOptions = { maxRetriesPerRequest: 2, enableAutoPipelining: true };
   const redis = new Redis(config.redisUrl, redisOptions);
   const subscriber = new Redis(config.redisUrl);
-  const inboxRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  for (const r of [redis, subscriber, inboxRedis])
-    r.on('error', (err) => logger.warn({ err }, 'redis error'));
+  for (const r of [redis, subscriber]) r.on('error', (err) => logger.warn({ err }, 'redis error'));
 
   const store = await openStore(config);
   const directory = new ShardDirectory(redis, keys);
@@ -95,20 +92,7 @@ async function main(): Promise<void> {
           await shards.call(chatId, conn.login, { case: 'history', value: { after, limit: 500 } }, true),
           'history',
         );
-        return h.messages.map((m) => {
-          const body: Record<string, unknown> = {
-            chat: chatRef(chatId, conn.login),
-            id: m.id,
-            text: m.text,
-            sender: m.sender,
-            status: STATUS_NAME[m.status],
-            time: isoTime(m.timeMs),
-          };
-          if (chatId.startsWith('d:'))
-            body.receiver = m.sender === conn.login ? chatRef(chatId, conn.login).id : conn.login;
-          if (m.clientId && m.sender === conn.login) body.client_id = m.clientId;
-          return { id: m.id, json: eventJson('new_message', body) };
-        });
+        return h.messages.map((m) => ({ id: m.id, json: messageEvent(chatId, conn.login, m) }));
       },
     },
     logger.child({ component: 'hub' }),
@@ -167,13 +151,11 @@ async function main(): Promise<void> {
   });
   router.fallback();
 
-  const inbox = new InboxReader(
-    inboxRedis,
-    keys,
+  const delivery = new RedisDelivery({ redis, keys, inboxMaxLen: config.inboxMaxLen, logger });
+  const inbox = delivery.subscribe(
     config.nodeId,
     (entry) => hub.dispatch(entry),
-    logger,
-    (handle) => hub.turn(handle),
+    (handle) => hub.out.turn(handle),
   );
   await inbox.start();
 

@@ -2,16 +2,18 @@
  * Dialog, group and presence routes (API.md). Every chat operation goes to
  * the chat's owning shard actor, which enforces access rules again.
  */
+import { MAX_GROUP_MEMBERS } from '../common/api.js';
 import { AppError } from '../common/errors.js';
 import { dialogChatId, GROUP_ID_RE, groupChatId, newGroupId } from '../common/ids.js';
 import { isoTime } from '../common/time.js';
-import { MessageStatus, type ChatMessage, type GroupMember } from '../proto/gen/gmessenger/v1/common_pb.js';
+import type { ChatMessage, GroupMember } from '../proto/gen/gmessenger/v1/common_pb.js';
 import type { Store } from '../store/index.js';
 import type { Reply, RequestContext } from './http.js';
 import type { PresenceView } from './presence-view.js';
 import { requireSession, type Sessions } from './sessions.js';
-import type { ShardClient, ShardResult } from './shard-client.js';
+import type { ShardClient, ShardResult } from '../shards/index.js';
 import type { PageCache } from './page-cache.js';
+import { STATUS_NAME } from './render.js';
 import * as v from './validate.js';
 
 /** A rendered history page and the actor version it shows. */
@@ -21,13 +23,6 @@ interface HistoryPage {
   /** `before` of the next (older) page; 0 when there is none. */
   nextBefore: number;
 }
-
-export const STATUS_NAME: Record<MessageStatus, string> = {
-  [MessageStatus.UNSPECIFIED]: 'sent',
-  [MessageStatus.SENT]: 'sent',
-  [MessageStatus.DELIVERED]: 'delivered',
-  [MessageStatus.READ]: 'read',
-};
 
 type ResultCase = Exclude<ShardResult['case'], undefined>;
 type ResultValue<C extends ResultCase> = Extract<ShardResult, { case: C }>['value'];
@@ -139,7 +134,8 @@ export class ChatRoutes {
     if (body.members !== undefined && !isPublic) {
       if (!Array.isArray(body.members))
         throw new AppError('invalid_field', 'members must be an array of logins', 'members');
-      if (body.members.length > 1000) throw new AppError('invalid_field', 'at most 1000 members', 'members');
+      if (body.members.length > MAX_GROUP_MEMBERS)
+        throw new AppError('invalid_field', `at most ${MAX_GROUP_MEMBERS} members`, 'members');
       members = body.members.map((m: unknown) => {
         if (typeof m !== 'string' || !v.LOGIN_RE.test(m.toLowerCase())) {
           throw new AppError('unknown_member', `unknown member login: ${String(m).slice(0, 40)}`, 'members');

@@ -2,6 +2,7 @@
  * Input validation shared by the HTTP routes and WebSocket events. Each
  * function returns the clean value or throws an AppError naming the field.
  */
+import { MAX_TEXT } from '../common/api.js';
 import { AppError, invalidField } from '../common/errors.js';
 import { longerThan } from '../common/text.js';
 
@@ -77,12 +78,12 @@ export function historyPaging(query: URLSearchParams): Paging {
   return { before, after, limit };
 }
 
-/** Message text: 1–4096 characters (code points). */
+/** Message text: 1–MAX_TEXT characters (code points). */
 export function messageText(value: unknown): string {
   if (typeof value !== 'string') throw new AppError('invalid_field', 'text must be a string', 'text');
   if (value.length === 0) throw new AppError('invalid_field', 'text must not be empty', 'text');
-  if (longerThan(value, 4096))
-    throw new AppError('text_too_long', 'text must be at most 4096 characters', 'text');
+  if (longerThan(value, MAX_TEXT))
+    throw new AppError('text_too_long', `text must be at most ${MAX_TEXT} characters`, 'text');
   return value;
 }
 

@@ -20,15 +20,14 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../common/config.js';
-import { encodeInboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { presenceChanges, presenceOnline } from '../common/metrics.js';
 import { isoTime, sleep } from '../common/time.js';
+import { RedisDelivery, type Delivery } from '../delivery/index.js';
 import type { Store } from '../store/index.js';
 import { PRESENCE_EVENTS_MAXLEN } from './client.js';
 import { Interest } from './interest.js';
-import { routesOf } from './routes.js';
 import { defineScripts, queueScript, runScript } from './scripts.js';
 import { readPresence, type PresenceInfo } from './state.js';
 
@@ -41,6 +40,8 @@ export interface PresenceEngineOptions {
   logger: Logger;
   /** Period of the debounce timers, sweeps and gauges. @default 100 */
   tickMs?: number;
+  /** Where user_status changes go. @default Redis Streams delivery on `redis` */
+  delivery?: Delivery;
 }
 
 /** One committed change of a user's presence. */
@@ -53,6 +54,8 @@ export interface PresenceChange {
 
 const BATCH = 500;
 const FANOUT_CONCURRENCY = 16;
+/** How long `stop` waits for announcements still being written. */
+const STOP_DRAIN_MS = 1000;
 const SWEEP_NODES = 32;
 const SWEEP_ACTIVE = 1000;
 
@@ -62,6 +65,7 @@ export class PresenceEngine {
   private readonly config: Config;
   private readonly logger: Logger;
   private readonly interest: Interest;
+  private readonly delivery: Delivery;
   private readonly tickMs: number;
   private readonly sweepEveryMs: number;
   private reader: Redis | null = null;
@@ -94,6 +98,14 @@ export class PresenceEngine {
     this.config = opts.config;
     this.logger = opts.logger.child({ component: 'presence' });
     this.interest = new Interest(opts.store, opts.redis, opts.keys);
+    this.delivery =
+      opts.delivery ??
+      new RedisDelivery({
+        redis: opts.redis,
+        keys: opts.keys,
+        inboxMaxLen: opts.config.inboxMaxLen,
+        logger: this.logger,
+      });
     this.tickMs = opts.tickMs ?? 100;
     this.sweepEveryMs = Math.min(1000, Math.max(this.tickMs, Math.floor(this.config.gatewayLeaseMs / 5)));
   }
@@ -127,6 +139,8 @@ export class PresenceEngine {
     this.reader?.disconnect();
     await this.reading;
     await this.pumping;
+    // Announcements still being written (bounded: a Redis that is down would hold the stop forever).
+    await Promise.race([this.delivery.drain(), sleep(STOP_DRAIN_MS)]);
   }
 
   /** Presence for PresenceService.Get. */
@@ -368,8 +382,9 @@ export class PresenceEngine {
   }
 
   /**
-   * Pushes user_status to the interested users' gateways: one inbox entry per
-   * change and gateway, naming the interested users connected there.
+   * Pushes user_status to the interested users' gateways through delivery
+   * (routed and written with the events of the same turn, retried in order):
+   * one event per change, naming the interested users.
    */
   private async announce(changes: PresenceChange[]): Promise<void> {
     const audience = new Map<string, Set<string>>();
@@ -384,56 +399,22 @@ export class PresenceEngine {
         }),
       );
     }
-    const everyone = new Set<string>();
-    for (const logins of audience.values()) for (const login of logins) everyone.add(login);
-    const nodesOf = new Map<string, string[]>();
-    for (const [node, logins] of await routesOf(this.redis, this.keys, [...everyone])) {
-      for (const login of logins) {
-        let nodes = nodesOf.get(login);
-        if (!nodes) nodesOf.set(login, (nodes = []));
-        nodes.push(node);
-      }
-    }
-    const pipeline = this.redis.pipeline();
-    let entries = 0;
     const now = Date.now();
     for (const change of changes) {
-      const byNode = new Map<string, string[]>();
-      for (const login of audience.get(change.login) ?? []) {
-        for (const node of nodesOf.get(login) ?? []) {
-          let users = byNode.get(node);
-          if (!users) byNode.set(node, (users = []));
-          users.push(login);
-        }
-      }
-      if (byNode.size === 0) continue;
-      const payload = JSON.stringify({
-        user_login: change.login,
-        is_online: change.online,
-        last_seen: isoTime(change.online ? now : change.lastSeen),
+      const users = audience.get(change.login);
+      if (!users || users.size === 0) continue;
+      this.delivery.publish({
+        type: 'user_status',
+        chatId: '',
+        users: [...users],
+        excludeConn: '',
+        payload: JSON.stringify({
+          user_login: change.login,
+          is_online: change.online,
+          last_seen: isoTime(change.online ? now : change.lastSeen),
+        }),
+        storedAtMs: 0,
       });
-      for (const [node, users] of byNode) {
-        pipeline.xadd(
-          this.keys.inbox(node),
-          'MAXLEN',
-          '~',
-          this.config.inboxMaxLen,
-          '*',
-          ...encodeInboxEntry({
-            type: 'user_status',
-            chatId: '',
-            users,
-            excludeConn: '',
-            payload,
-            storedAtMs: 0,
-          }),
-        );
-        entries++;
-      }
     }
-    if (entries === 0) return;
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.filter(([err]) => err).length;
-    if (failed > 0) this.logger.warn({ failed, entries }, 'presence inbox writes failed');
   }
 }

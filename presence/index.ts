@@ -2,7 +2,7 @@
  * Presence: who is online and when users were last seen.
  *
  * - Gateways use `PresenceClient` (socket counts, open dialogs, activity, REST reads).
- * - Shards use `routesOf` to find the live gateways where users are connected.
+ * - Delivery (delivery/routes.ts) reads the routing table user → gateways kept here.
  * - Anyone may read presence:state with `readPresence` or over gRPC
  *   (`createPresenceClient`, PresenceService.Get).
  * - The presence service process (presence/main.ts) runs `PresenceEngine`.
@@ -16,7 +16,6 @@ import { createClient } from '../proto/grpc.js';
 
 export { PresenceClient, PRESENCE_EVENTS_MAXLEN, type PresenceClientOptions } from './client.js';
 export { PresenceEngine, type PresenceChange, type PresenceEngineOptions } from './engine.js';
-export { routesOf } from './routes.js';
 export { parseState, readPresence, type PresenceInfo } from './state.js';
 
 /** gRPC client of the presence service (PresenceService.Get). */

@@ -12,8 +12,8 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeInboxEntry, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
+import { encodeInboxEntry, type InboxEntry } from '../delivery/index.js';
 import { RelayService } from '../proto/gen/gmessenger/v1/relay_pb.js';
 import { createClient } from '../proto/grpc.js';
 import { REDELIVER_JOB_OPTIONS, REDELIVER_QUEUE, type RedeliverJob } from './jobs.js';

@@ -25,7 +25,7 @@ export interface NotifyJob {
 export interface RedeliverJob {
   /** Gateway node whose inbox gw:{node} the entry is for. */
   node: string;
-  /** The entry as XADD field/value pairs (common/inbox.ts encodeInboxEntry). */
+  /** The entry as XADD field/value pairs (delivery/format.ts encodeInboxEntry). */
   fields: string[];
 }
 

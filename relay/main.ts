@@ -7,6 +7,7 @@
 import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { collectDefaults } from '../common/metrics.js';
+import { runUntilStopped } from '../common/service.js';
 import { openStore } from '../store/index.js';
 import { startRelayServer } from './server.js';
 
@@ -14,28 +15,7 @@ const config = loadConfig('relay');
 const logger = createLogger('relay', config.nodeId, config.logLevel);
 collectDefaults('relay');
 
-try {
+await runUntilStopped('relay', logger, async () => {
   const store = await openStore(config);
-  const server = await startRelayServer(config, logger, store);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'relay stopping');
-    server
-      .close()
-      .then(() => store.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'relay stop failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-} catch (err) {
-  logger.fatal({ err }, 'relay failed to start');
-  process.exit(1);
-}
+  return [await startRelayServer(config, logger, store), store];
+});

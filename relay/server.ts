@@ -7,9 +7,9 @@ import { parseChatId } from '../common/ids.js';
 import { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { relayQueueDepth, startOpsServer, type OpsServer } from '../common/metrics.js';
-import { MessageStatus } from '../proto/gen/gmessenger/v1/common_pb.js';
 import { RelayService } from '../proto/gen/gmessenger/v1/relay_pb.js';
 import { addService } from '../proto/grpc.js';
+import { toChatMessage } from '../proto/messages.js';
 import type { Store } from '../store/index.js';
 import {
   DEAD_LETTER_QUEUE,
@@ -19,7 +19,7 @@ import {
   type NotifyJob,
   type RedeliverJob,
 } from './jobs.js';
-import { UNSENT_DEFAULT_PER_CHAT, UNSENT_MAX_PER_CHAT, unsentFor, type DeliveryStatus } from './unsent.js';
+import { UNSENT_DEFAULT_PER_CHAT, UNSENT_MAX_PER_CHAT, unsentFor } from './unsent.js';
 import { previewOf } from './webhook.js';
 import { processNotify, processRedeliver, scheduleNotification, type ProcessorDeps } from './workers.js';
 
@@ -31,12 +31,6 @@ const NOTIFY_CONCURRENCY = 16;
 const REDELIVER_CONCURRENCY = 8;
 const DEPTH_EVERY_MS = 2000;
 const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-
-const STATUS: Record<DeliveryStatus, MessageStatus> = {
-  sent: MessageStatus.SENT,
-  delivered: MessageStatus.DELIVERED,
-  read: MessageStatus.READ,
-};
 
 /** A running relay: queues, workers, gRPC server and ops endpoints. */
 export interface RelayServer {
@@ -101,15 +95,7 @@ export async function startRelayServer(config: Config, logger: Logger, store: St
       const limit = Math.min(request.limitPerChat || UNSENT_DEFAULT_PER_CHAT, UNSENT_MAX_PER_CHAT);
       const messages = await unsentFor(store, request.receiver, limit);
       return {
-        messages: messages.map((m) => ({
-          chatId: m.chatId,
-          id: m.id,
-          sender: m.sender,
-          text: m.text,
-          timeMs: m.time,
-          clientId: m.clientId ?? '',
-          status: STATUS[m.status],
-        })),
+        messages: messages.map((m) => toChatMessage(m)),
       };
     },
   });

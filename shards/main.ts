@@ -11,13 +11,13 @@ import { createLogger } from '../common/logger.js';
 import { collectDefaults, startOpsServer } from '../common/metrics.js';
 import { addService } from '../proto/grpc.js';
 import { ShardService } from '../proto/gen/gmessenger/v1/shard_pb.js';
-import { routesOf } from '../presence/index.js';
+import { RedisDelivery } from '../delivery/index.js';
 import { createRelayClient, enqueueRedelivery, openRedeliveryQueue } from '../relay/index.js';
 import { openStore } from '../store/index.js';
 import { ShardDirectory, ShardRegistration } from './directory.js';
-import { Fanout } from './fanout.js';
 import { LeaseManager } from './leases.js';
-import { Shard, toChatMessage } from './shard.js';
+import { toChatMessage } from '../proto/messages.js';
+import { Shard } from './shard.js';
 import { GroupWriter } from './writer.js';
 
 const config = loadConfig('shard');
@@ -54,14 +54,13 @@ async function main(): Promise<void> {
   const queueRedis = redis.duplicate({ enableAutoPipelining: false });
   queueRedis.on('error', (err) => logger.warn({ err }, 'redis error (redelivery queue)'));
   const redeliveryQueue = openRedeliveryQueue(queueRedis, keys);
-  const fanout = new Fanout(
+  const delivery = new RedisDelivery({
     redis,
     keys,
-    (logins) => routesOf(redis, keys, logins),
-    (node, entry) => enqueueRedelivery(redeliveryQueue, node, entry),
-    config.inboxMaxLen,
-    logger.child({ component: 'fanout' }),
-  );
+    inboxMaxLen: config.inboxMaxLen,
+    logger: logger.child({ component: 'fanout' }),
+    redeliver: (node, entry) => enqueueRedelivery(redeliveryQueue, node, entry),
+  });
   const writer = new GroupWriter(store);
   const shard = new Shard(
     config.nodeId,
@@ -70,7 +69,7 @@ async function main(): Promise<void> {
     {
       store,
       writer,
-      fanout,
+      delivery,
       notifyOffline(receivers, message) {
         const chatMessage = toChatMessage({ ...message, status: 'sent' });
         for (const receiver of receivers) {

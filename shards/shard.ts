@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { AppError, toAppError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { OneTurn, TurnBatch } from '../common/turn.js';
 import {
   actorActivations,
   actorsActive,
@@ -23,9 +24,10 @@ import {
   type ExchangeResponse,
   type ShardRequest,
 } from '../proto/gen/gmessenger/v1/shard_pb.js';
-import { MessageStatus, type ChatMessage, type GroupInfo } from '../proto/gen/gmessenger/v1/common_pb.js';
+import type { ChatMessage, GroupInfo } from '../proto/gen/gmessenger/v1/common_pb.js';
+import { toChatMessage } from '../proto/messages.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { ChatActor, type ActorDeps, type GroupView, type MessageView } from './actor.js';
+import { ChatActor, type ActorDeps, type GroupView } from './actor.js';
 import type { ShardDirectory } from './directory.js';
 import type { LeaseManager } from './leases.js';
 import type { Claim } from '../store/index.js';
@@ -33,26 +35,6 @@ import type { Claim } from '../store/index.js';
 type ResponseInit = MessageInitShape<
   typeof import('../proto/gen/gmessenger/v1/shard_pb.js').ShardResponseSchema
 >;
-
-const STATUS: Record<MessageView['status'], MessageStatus> = {
-  sent: MessageStatus.SENT,
-  delivered: MessageStatus.DELIVERED,
-  read: MessageStatus.READ,
-};
-
-export function toChatMessage(
-  m: MessageView,
-): MessageInitShape<typeof import('../proto/gen/gmessenger/v1/common_pb.js').ChatMessageSchema> {
-  return {
-    chatId: m.chatId,
-    id: m.id,
-    sender: m.sender,
-    text: m.text,
-    timeMs: m.time,
-    clientId: m.clientId ?? '',
-    status: STATUS[m.status],
-  };
-}
 
 function toGroupInfo(
   g: GroupView,
@@ -86,7 +68,8 @@ export class Shard {
   private readonly actors = new Map<string, ChatActor>();
   private readonly activating = new Map<string, Promise<ChatActor>>();
   private readonly queue: PendingActivation[] = [];
-  private pumpScheduled = false;
+  /** Activations queued in one event-loop turn are taken together. */
+  private readonly pumpTurn = new OneTurn(() => this.pump());
   /** Chats of batches being activated now. */
   private loading = 0;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -117,20 +100,11 @@ export class Shard {
 
   /** Serves one gateway's Exchange stream. */
   exchange(call: grpc.ServerDuplexStream<ExchangeRequest, ExchangeResponse>): void {
-    let out: ResponseInit[] = [];
-    let scheduled = false;
-    const reply = (response: ResponseInit) => {
-      out.push(response);
-      if (scheduled) return;
-      scheduled = true;
-      setImmediate(() => {
-        scheduled = false;
-        const batch = out;
-        out = [];
-        if (!call.destroyed && call.writable)
-          call.write(create(ExchangeResponseSchema, { responses: batch }));
-      });
-    };
+    // Responses of one event-loop turn go back as one frame.
+    const replies = new TurnBatch<ResponseInit>((batch) => {
+      if (!call.destroyed && call.writable) call.write(create(ExchangeResponseSchema, { responses: batch }));
+    });
+    const reply = (response: ResponseInit) => replies.add(response);
     call.on('data', (batch: ExchangeRequest) => {
       for (const request of batch.requests) {
         const started = performance.now();
@@ -246,12 +220,7 @@ export class Shard {
     const actor = new ChatActor(chatId, this.deps, (a) => this.drop(a));
     return new Promise<ChatActor>((resolve, reject) => {
       this.queue.push({ actor, queuedAt: Date.now(), resolve, reject });
-      if (this.pumpScheduled) return;
-      this.pumpScheduled = true;
-      setImmediate(() => {
-        this.pumpScheduled = false;
-        this.pump();
-      });
+      this.pumpTurn.schedule();
     });
   }
 
@@ -376,7 +345,7 @@ export class Shard {
       this.drop(a);
     }
     await this.deps.writer.drain();
-    await this.deps.fanout.drain();
+    await this.deps.delivery.drain();
     await this.leases.release(actors.map((a) => a.chatId)).catch((err: unknown) => {
       this.logger.warn({ err }, 'lease release failed; leases will expire');
     });

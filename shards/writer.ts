@@ -14,6 +14,7 @@ import {
   type Store,
   type StoredMessage,
 } from '../store/index.js';
+import { SerialTurn } from '../common/turn.js';
 
 interface PendingMessage {
   message: StoredMessage;
@@ -34,8 +35,8 @@ interface PendingMarks {
 export class GroupWriter {
   private messages: PendingMessage[] = [];
   private marks = new Map<string, PendingMarks>();
-  private scheduled = false;
-  private running: Promise<void> = Promise.resolve();
+  /** Waits for the write in flight, then takes everything queued meanwhile. */
+  private readonly turn = new SerialTurn(() => this.flush());
 
   constructor(private readonly store: Store) {}
 
@@ -46,7 +47,7 @@ export class GroupWriter {
   append(message: StoredMessage, valid: () => boolean, claim?: Claim): Promise<void> {
     return new Promise((resolve, reject) => {
       this.messages.push({ message, claim, valid, resolve, reject });
-      this.schedule();
+      this.turn.schedule();
     });
   }
 
@@ -72,32 +73,13 @@ export class GroupWriter {
           : { ...marks },
       );
       pending.waiters.push({ resolve, reject });
-      this.schedule();
+      this.turn.schedule();
     });
   }
 
   /** Resolves when everything queued so far has been written (or failed). */
-  async drain(): Promise<void> {
-    while (this.scheduled || this.messages.length > 0 || this.marks.size > 0) {
-      await this.running;
-      await new Promise((r) => setImmediate(r));
-    }
-    await this.running;
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    // Wait for the write in flight, then take everything queued meanwhile.
-    this.running = this.running.then(
-      () =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            this.scheduled = false;
-            this.flush().then(resolve, resolve);
-          }),
-        ),
-    );
+  drain(): Promise<void> {
+    return this.turn.drain(() => this.messages.length > 0 || this.marks.size > 0);
   }
 
   private async flush(): Promise<void> {

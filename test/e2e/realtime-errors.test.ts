@@ -13,7 +13,6 @@ import {
   expectUpgradeRefused,
   uniqueLogin,
   UpgradeRefused,
-  type Session,
   type WsClient,
   type WsOptions,
 } from '../harness/index.js';
@@ -28,43 +27,22 @@ import {
   newClientId,
   sendAndAck,
   sendText,
-  sharedCluster,
+  liveCluster,
+  EVENT_MS,
+  QUIET_MS,
   sleep,
 } from './realtime.js';
 
-const QUIET_MS = 700;
-const EVENT_MS = 15_000;
 /** The default WS_MAX_FRAME_BYTES. */
 const MAX_FRAME = 32 * 1024;
 const SEND_RATE_LIMIT = 20;
 
-const cluster = sharedCluster({
+const { gateways, users, open } = liveCluster({
   gateways: 2,
   shards: 2,
   relay: false,
   env: { SEND_RATE_LIMIT: String(SEND_RATE_LIMIT) },
 });
-
-function gateways() {
-  const [gw1, gw2] = cluster().gateways;
-  return { gw1: gw1!, gw2: gw2! };
-}
-
-async function users(n: number, prefix: string): Promise<Session[]> {
-  const client = api(gateways().gw1.url);
-  return Promise.all(Array.from({ length: n }, () => client.register(uniqueLogin(prefix))));
-}
-
-async function open(
-  t: { after(fn: () => unknown): void },
-  url: string,
-  session: Session | null,
-  options: WsOptions = {},
-): Promise<WsClient> {
-  const ws = await connectWs(url, { token: session?.token, timeoutMs: EVENT_MS, ...options });
-  t.after(() => ws.close());
-  return ws;
-}
 
 /** Sends a raw frame and resolves the error event it causes. */
 async function rejected(ws: WsClient, frame: object | string, code: string): Promise<void> {

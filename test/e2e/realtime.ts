@@ -8,7 +8,10 @@ import crypto from 'node:crypto';
 import { after, afterEach, before } from 'node:test';
 import { testFailed, type TestLike } from '../harness/cleanup.js';
 import {
+  api,
+  connectWs,
   startCluster,
+  uniqueLogin,
   type Api,
   type ChatRef,
   type Cluster,
@@ -16,6 +19,7 @@ import {
   type StartClusterOptions,
   type WsClient,
   type WsEvent,
+  type WsOptions,
 } from '../harness/index.js';
 
 export const dialog = (login: string): ChatRef => ({ type: 'dialog', id: login });
@@ -174,5 +178,52 @@ export function sharedCluster(
   return () => {
     if (!cluster) throw new Error('the cluster did not start');
     return cluster;
+  };
+}
+
+/** How long a test waits to be sure that something does *not* arrive. */
+export const QUIET_MS = 700;
+/** Waits for events that must arrive; generous for a loaded 2-core machine. */
+export const EVENT_MS = 15_000;
+
+/**
+ * A shared cluster of (at least) two gateways for the live suites, with their common steps: registering
+ * users, opening sockets that close when the test ends, creating a group.
+ */
+export function liveCluster(options: Omit<StartClusterOptions, 't'>) {
+  const cluster = sharedCluster(options);
+  const gateways = () => {
+    const [gw1, gw2] = cluster().gateways;
+    return { gw1: gw1!, gw2: gw2! };
+  };
+  return {
+    cluster,
+    gateways,
+    async users(n: number, prefix: string): Promise<Session[]> {
+      const client = api(gateways().gw1.url);
+      return Promise.all(Array.from({ length: n }, () => client.register(uniqueLogin(prefix))));
+    },
+    async open(
+      t: { after(fn: () => unknown): void },
+      url: string,
+      session: Session | null,
+      wsOptions: WsOptions = {},
+    ): Promise<WsClient> {
+      const ws = await connectWs(url, { token: session?.token, timeoutMs: EVENT_MS, ...wsOptions });
+      t.after(() => ws.close());
+      return ws;
+    },
+    async createGroup(owner: Session, name: string, isPublic: boolean, members: string[]) {
+      const res = await api(gateways().gw1.url).request<{ id: string; members: string[] }>(
+        'POST',
+        '/groups',
+        {
+          token: owner.token,
+          body: { name, public: isPublic, members },
+        },
+      );
+      assert.equal(res.status, 201, res.text);
+      return res.json!;
+    },
   };
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Chat, Message } from '../../common/api.js';
 import { api, uniqueLogin, type Session } from '../harness/index.js';
 import {
   chatsSocket,
@@ -21,20 +22,6 @@ import {
 
 const suite = useCluster({ gateways: 2 });
 const opts = { timeout: TEST_TIMEOUT_MS };
-
-interface Message {
-  id: number;
-  text: string;
-  status: string;
-}
-interface Chat {
-  type: string;
-  id: string;
-  name: string;
-  last_message_id: number | null;
-  unread: number;
-  is_online?: boolean;
-}
 
 async function get<T>(gateway: number, session: Session, path: string): Promise<T> {
   const http = api(suite.cluster.gateways[gateway]!.url);

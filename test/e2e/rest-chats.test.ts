@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Chat, Group, UserInfo } from '../../common/api.js';
 import { uniqueLogin, type Session, type WsClient } from '../harness/index.js';
 import {
   assertError,
@@ -31,34 +32,6 @@ import {
 const suite = useCluster();
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-interface Chat {
-  type: 'dialog' | 'group';
-  id: string;
-  name: string;
-  last_message: string | null;
-  last_message_id: number | null;
-  last_message_time: string | null;
-  unread: number;
-  public?: boolean;
-  is_online?: boolean;
-  last_seen?: string | null;
-}
-
-interface UserEntry {
-  login: string;
-  username: string;
-  is_online: boolean;
-  last_seen: string | null;
-}
-
-interface GroupBody {
-  id: string;
-  name: string;
-  public: boolean;
-  owner: string;
-  members: string[];
-}
-
 async function chats(session: Session, query = ''): Promise<Chat[]> {
   const res = await suite.http.request<Chat[]>('GET', `/chats${query}`, { token: session.token });
   const body = ok(res, 200, `GET /chats${query}`);
@@ -77,7 +50,7 @@ function entry(list: Chat[], type: Chat['type'], id: string): Chat {
 }
 
 async function createGroup(owner: Session, name: string, isPublic: boolean, members: string[] = []) {
-  const res = await suite.http.request<GroupBody>('POST', '/groups', {
+  const res = await suite.http.request<Group>('POST', '/groups', {
     token: owner.token,
     body: { name, public: isPublic, members },
   });
@@ -436,9 +409,9 @@ describe('GET /users', () => {
     const search = async (query: string, limit?: number) => {
       const q = new URLSearchParams({ query });
       if (limit !== undefined) q.set('limit', String(limit));
-      return ok(await suite.http.request<UserEntry[]>('GET', `/users?${q}`, { token: amy!.token }));
+      return ok(await suite.http.request<UserInfo[]>('GET', `/users?${q}`, { token: amy!.token }));
     };
-    const logins = (list: UserEntry[]) => list.map((u) => u.login).sort();
+    const logins = (list: UserInfo[]) => list.map((u) => u.login).sort();
 
     assert.deepEqual(logins(await search(`${p}a`)), [amy!.login, ann!.login].sort());
     assert.deepEqual(logins(await search(p)), [amy!.login, ann!.login, bob!.login].sort());

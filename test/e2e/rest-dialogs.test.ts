@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Message } from '../../common/api.js';
 import { uniqueLogin, type Session } from '../harness/index.js';
 import {
   assertError,
@@ -23,15 +24,6 @@ import {
 
 const suite = useCluster();
 const opts = { timeout: TEST_TIMEOUT_MS };
-
-interface Message {
-  id: number;
-  sender: string;
-  receiver: string;
-  text: string;
-  status: 'sent' | 'delivered' | 'read';
-  time: string;
-}
 
 async function history(session: Session, path: string) {
   const res = await suite.http.request<Message[]>('GET', path, { token: session.token });

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Group, Member, Message } from '../../common/api.js';
 import { uniqueLogin, type ApiResponse, type Session } from '../harness/index.js';
 import {
   assertError,
@@ -23,30 +24,6 @@ import {
 const suite = useCluster();
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-interface GroupBody {
-  id: string;
-  name: string;
-  public: boolean;
-  owner: string;
-  members: string[];
-}
-
-interface Member {
-  login: string;
-  username: string;
-  role: 'owner' | 'member';
-  is_online: boolean;
-  last_seen: string | null;
-}
-
-interface GroupMessage {
-  id: number;
-  sender: string;
-  text: string;
-  status: 'sent' | 'delivered' | 'read';
-  time: string;
-}
-
 const auth = (session: Session | null) => (session ? { token: session.token } : {});
 
 function post<T = unknown>(session: Session | null, path: string, body: unknown): Promise<ApiResponse<T>> {
@@ -61,16 +38,16 @@ function del(session: Session | null, path: string): Promise<ApiResponse> {
   return suite.http.request('DELETE', path, auth(session));
 }
 
-async function create(owner: Session, body: Record<string, unknown>): Promise<GroupBody> {
-  return ok(await post<GroupBody>(owner, '/groups', body), 201);
+async function create(owner: Session, body: Record<string, unknown>): Promise<Group> {
+  return ok(await post<Group>(owner, '/groups', body), 201);
 }
 
 async function members(session: Session, id: string): Promise<Member[]> {
   return ok(await get<Member[]>(session, `/group/${id}/members`));
 }
 
-async function history(session: Session, path: string): Promise<GroupMessage[]> {
-  return ok(await get<GroupMessage[]>(session, path));
+async function history(session: Session, path: string): Promise<Message[]> {
+  return ok(await get<Message[]>(session, path));
 }
 
 const roles = (list: Member[]) =>
@@ -88,7 +65,7 @@ describe('POST /groups', () => {
       ['go', 'gb', 'gc'].map((n) => uniqueLogin(n)),
       ['Owner', 'Bob', 'Carol'],
     );
-    const res = await post<GroupBody>(owner!, '/groups', {
+    const res = await post<Group>(owner!, '/groups', {
       name: 'Team',
       public: false,
       members: [bob!.login.toUpperCase(), carol!.login, bob!.login, owner!.login],
@@ -227,7 +204,7 @@ describe('GET /group/{id}', () => {
       group(g.id),
       Array.from({ length: 12 }, (_, i) => `m${i + 1}`),
     ).finally(() => ws.close());
-    const res = await get<GroupMessage[]>(bob!, `/group/${g.id}`);
+    const res = await get<Message[]>(bob!, `/group/${g.id}`);
     const all = ok(res);
     assert.equal(res.headers.get('link'), null);
     assert.deepEqual(
@@ -242,13 +219,13 @@ describe('GET /group/{id}', () => {
       assert.equal(m.time, acks[i]!.payload.time);
     }
 
-    const page = await get<GroupMessage[]>(owner!, `/group/${g.id}?limit=5`);
+    const page = await get<Message[]>(owner!, `/group/${g.id}?limit=5`);
     assert.deepEqual(
       ok(page).map((m) => m.id),
       [8, 9, 10, 11, 12],
     );
     assert.equal(page.headers.get('link'), `</group/${g.id}?before=8&limit=5>; rel="next"`);
-    const { pages } = await walkPages<GroupMessage>(suite.http, `/group/${g.id}?limit=5`, bob!);
+    const { pages } = await walkPages<Message>(suite.http, `/group/${g.id}?limit=5`, bob!);
     assert.deepEqual(
       pages.map((p) => p.map((m) => m.id)),
       [

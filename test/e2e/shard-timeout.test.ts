@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { api, connectWs, startCluster, uniqueLogin } from '../harness/index.js';
 import { errorEvent, sendAndAck, sendText } from './realtime.js';
 
-/** The gateway's per-request timeout (gateway/shard-client.ts REQUEST_TIMEOUT_MS). */
+/** The gateway's per-request timeout (shards/client.ts REQUEST_TIMEOUT_MS). */
 const REQUEST_TIMEOUT_MS = 8_000;
 
 async function timedOutSends(metricsUrl: string): Promise<number> {

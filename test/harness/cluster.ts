@@ -16,15 +16,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_SPEC } from '../../common/config.js';
-import { releasePorts, reservePort } from '../../launcher/ports.js';
 import {
+  releasePorts,
+  reservePort,
   ROOT,
   serviceEntry,
   serviceEnv,
   waitReady,
   type ClusterWiring,
   type ServiceKind,
-} from '../../launcher/services.js';
+} from '../../launcher/index.js';
 import { removeDir, tail, testFailed, trackDir, trackPid, untrackPid, type TestLike } from './cleanup.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { dropKeyspace, migrateKeyspace, testCassandra, testKeyspace } from './cassandra.js';

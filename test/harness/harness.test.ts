@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { pingRedis } from '../../launcher/redis-server.js';
+import { pingRedis } from '../../launcher/index.js';
 import { api, connectWs, expectUpgradeRefused, uniqueLogin } from './client.js';
 import { startCluster } from './cluster.js';
 import { startRedis } from './redis.js';

@@ -32,3 +32,4 @@ export {
   type WsOptions,
 } from './client.js';
 export type { TestLike } from './cleanup.js';
+export { killChild, spawnModule } from './spawn.js';

@@ -7,8 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { releasePorts, reservePort } from '../../launcher/ports.js';
-import { redisServerArgs, waitForRedis } from '../../launcher/redis-server.js';
+import { redisServerArgs, releasePorts, reservePort, waitForRedis } from '../../launcher/index.js';
 import { removeDir, tail, testFailed, trackDir, trackPid, untrackPid, type TestLike } from './cleanup.js';
 
 export interface StartRedisOptions {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { releasePorts, reservePort } from '../../launcher/ports.js';
+import { releasePorts, reservePort } from '../../launcher/index.js';
 import { removeDir, tail, trackDir, trackPid, untrackPid } from '../harness/cleanup.js';
 
 function onPath(bin: string): boolean {

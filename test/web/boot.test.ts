@@ -5,27 +5,12 @@
  * and a signed-in visit asks for GET /chats first, never GET /me.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { api, startCluster, uniqueLogin, type Cluster } from '../harness/index.js';
+import { describe, it } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { api, uniqueLogin } from '../harness/index.js';
+import { useBrowser } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 20_000;
-
-let cluster: Cluster;
-let browser: Browser;
-let app: string;
-const contexts: BrowserContext[] = [];
+const suite = useBrowser({ gateways: 1, relay: false });
 
 interface Recorded {
   page: Page;
@@ -37,15 +22,12 @@ interface Recorded {
 }
 
 async function recordedPage(): Promise<Recorded> {
-  const ctx = await browser.newContext();
-  contexts.push(ctx);
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(WAIT_MS);
+  const { ctx, page } = await suite.newPage();
   const requests: string[] = [];
   const problems: string[] = [];
   page.on('request', (r) => {
     const u = new URL(r.url());
-    if (u.origin === app) requests.push(`${r.method()} ${u.pathname}`);
+    if (u.origin === suite.app) requests.push(`${r.method()} ${u.pathname}`);
   });
   page.on('requestfailed', (r) => problems.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
   page.on('response', (r) => {
@@ -62,21 +44,9 @@ async function recordedPage(): Promise<Recorded> {
 const apiRequests = (requests: string[]) =>
   requests.filter((r) => r !== 'GET /' && !r.startsWith('GET /assets/'));
 
-before(async () => {
-  cluster = await startCluster({ gateways: 1, relay: false });
-  app = cluster.gateways[0]!.url;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  for (const ctx of contexts) await ctx.close().catch(() => {});
-  await browser?.close();
-  await cluster?.stop();
-});
-
 describe("the page's first requests", { timeout: 120_000 }, () => {
   it('GET / carries the session it was asked with, never cached', async () => {
-    const http = api(app);
+    const http = api(suite.app);
     const anonymous = await http.request('GET', '/');
     assert.match(anonymous.text, /<script type="application\/json" id="gm-bootstrap">{"me":null}<\/script>/);
     assert.equal(anonymous.headers.get('cache-control'), 'no-store');
@@ -94,7 +64,7 @@ describe("the page's first requests", { timeout: 120_000 }, () => {
 
   it('an anonymous visit shows the sign-in form without a single failing request', async () => {
     const { page, requests, problems } = await recordedPage();
-    await page.goto(app);
+    await page.goto(suite.app);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.waitForLoadState('networkidle');
     assert.deepEqual(problems, []);
@@ -102,12 +72,12 @@ describe("the page's first requests", { timeout: 120_000 }, () => {
   });
 
   it('a signed-in visit asks for GET /chats first and never GET /me', async () => {
-    const user = await api(app).register(uniqueLogin('bt'), undefined, 'Boot </script><b>x</b>');
+    const user = await api(suite.app).register(uniqueLogin('bt'), undefined, 'Boot </script><b>x</b>');
     const { page, ctx, requests, problems } = await recordedPage();
     await ctx.addCookies([
-      { name: 'sessionToken', value: user.token, url: app, httpOnly: true, sameSite: 'Lax' },
+      { name: 'sessionToken', value: user.token, url: suite.app, httpOnly: true, sameSite: 'Lax' },
     ]);
-    await page.goto(app);
+    await page.goto(suite.app);
     await page.locator('.me-name', { hasText: 'Boot </script><b>x</b>' }).waitFor();
     await page.getByText('Connected', { exact: true }).waitFor();
     await page.waitForLoadState('networkidle');

@@ -10,69 +10,38 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { api, startCluster, uniqueLogin, type Cluster } from '../harness/index.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { api, uniqueLogin } from '../harness/index.js';
+import { PASSWORD, registerViaUi, useBrowser } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const PASSWORD = 'correct horse battery';
-const WAIT_MS = 20_000;
-
-let cluster: Cluster;
-let browser: Browser;
-/** The gateway, as the web client's users open it. */
-let app: string;
+const suite = useBrowser({ gateways: 1, relay: false });
 /** The other pages' server, reached as http://localhost:<port> (another site) or http://127.0.0.1:<port>. */
 let other: http.Server;
 let otherPort: number;
-const contexts: BrowserContext[] = [];
 /** Pages the other server serves, by path. */
 const pages = new Map<string, string>();
 
 async function newPage(): Promise<{ ctx: BrowserContext; page: Page; problems: string[] }> {
-  const ctx = await browser.newContext();
-  contexts.push(ctx);
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(WAIT_MS);
+  const { ctx, page } = await suite.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   return { ctx, page, problems };
 }
 
 async function sessionCookie(ctx: BrowserContext): Promise<string | undefined> {
-  return (await ctx.cookies(app)).find((c) => c.name === 'sessionToken')?.value;
+  return (await ctx.cookies(suite.app)).find((c) => c.name === 'sessionToken')?.value;
 }
 
-/** Registers through the web client's own form (its requests are same-origin). */
-async function registerViaUi(page: Page, login: string): Promise<void> {
-  await page.goto(app);
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByLabel('Your name').fill(`User ${login.slice(-4)}`);
-  await page.getByLabel('Login', { exact: true }).fill(login);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.locator('.shell').waitFor();
-  await page.getByText('Connected', { exact: true }).waitFor();
-}
+const registerAs = (page: Page, login: string) =>
+  registerViaUi(page, suite.app, `User ${login.slice(-4)}`, login);
 
 async function groupNames(token: string): Promise<string[]> {
-  const res = await api(app).request<{ type: string; name: string }[]>('GET', '/chats', { token });
+  const res = await api(suite.app).request<{ type: string; name: string }[]>('GET', '/chats', { token });
   assert.equal(res.status, 200, res.text);
   return res.json!.filter((c) => c.type === 'group').map((c) => c.name);
 }
 
 before(async () => {
-  cluster = await startCluster({ gateways: 1, relay: false });
-  app = cluster.gateways[0]!.url;
   other = http.createServer((req, res) => {
     const body = pages.get(new URL(req.url ?? '/', 'http://x').pathname);
     res.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
@@ -80,29 +49,25 @@ before(async () => {
   });
   await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
   otherPort = (other.address() as AddressInfo).port;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 after(async () => {
-  for (const ctx of contexts) await ctx.close().catch(() => {});
-  await browser?.close();
   await new Promise((resolve) => other?.close(resolve));
-  await cluster?.stop();
 });
 
 describe('the browser-facing edge', { timeout: 300_000 }, () => {
   it('refuses a cross-site form post to /login (login CSRF): no session is set', async () => {
-    const attacker = await api(app).register(uniqueLogin('att'));
+    const attacker = await api(suite.app).register(uniqueLogin('att'));
     // A text/plain form whose body parses as JSON: {"login":"…","password":"…","x":"="}.
     const name = JSON.stringify({ login: attacker.login, password: PASSWORD, x: '' }).slice(0, -2);
     pages.set(
       '/login-csrf',
-      `<!doctype html><form method="post" enctype="text/plain" action="${app}/login">
+      `<!doctype html><form method="post" enctype="text/plain" action="${suite.app}/login">
         <input type="hidden" name='${name}' value='"}'></form>
         <script>document.forms[0].submit()</script>`,
     );
     const { ctx, page } = await newPage();
-    const answer = page.waitForResponse((r) => r.url() === `${app}/login`);
+    const answer = page.waitForResponse((r) => r.url() === `${suite.app}/login`);
     await page.goto(`http://localhost:${otherPort}/login-csrf`);
     const res = await answer;
     const request = res.request();
@@ -113,19 +78,19 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'origin_not_allowed');
     assert.equal(await sessionCookie(ctx), undefined, 'the browser holds no session');
     // Opening the messenger afterwards shows the sign-in form, not the attacker's account.
-    await page.goto(app);
+    await page.goto(suite.app);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   });
 
   it("refuses a no-cors POST /groups from another port of the host, though it carries the victim's cookie", async () => {
     const { ctx, page, problems } = await newPage();
-    await registerViaUi(page, uniqueLogin('vic'));
+    await registerAs(page, uniqueLogin('vic'));
     const token = await sessionCookie(ctx);
     assert.ok(token, 'signed in through the web client');
     pages.set(
       '/write',
       `<!doctype html><script>
-        const target = ${JSON.stringify(app)};
+        const target = ${JSON.stringify(suite.app)};
         const send = (path, init) => fetch(target + path, { mode: 'no-cors', credentials: 'include', ...init });
         window.done = Promise.all([
           send('/me', {}),
@@ -138,7 +103,7 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
     );
     const answers: string[] = [];
     page.on('response', (r) => {
-      if (r.url().startsWith(app))
+      if (r.url().startsWith(suite.app))
         answers.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`);
     });
     await page.goto(`http://127.0.0.1:${otherPort}/write`);
@@ -152,7 +117,7 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
     );
     // Nothing was created, and the session was not logged out.
     assert.deepEqual(await groupNames(token), []);
-    const me = await api(app).request('GET', '/me', { token });
+    const me = await api(suite.app).request('GET', '/me', { token });
     assert.equal(me.status, 200, me.text);
     assert.deepEqual(problems, []);
   });
@@ -160,7 +125,7 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
   it('the web client itself still writes with its cookie, and Bearer scripts without an Origin work', async () => {
     const { ctx, page, problems } = await newPage();
     const login = uniqueLogin('own');
-    await registerViaUi(page, login);
+    await registerAs(page, login);
     const token = (await sessionCookie(ctx))!;
     const name = `Own ${login.slice(-4)}`;
     await page.getByRole('button', { name: 'New group' }).click();
@@ -170,7 +135,7 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
     await page.locator('.chat-title', { hasText: name }).waitFor();
     assert.deepEqual(await groupNames(token), [name]);
 
-    const script = await api(app).request<{ owner: string }>('POST', '/groups', {
+    const script = await api(suite.app).request<{ owner: string }>('POST', '/groups', {
       token,
       body: { name: 'From a script' },
     });
@@ -179,7 +144,7 @@ describe('the browser-facing edge', { timeout: 300_000 }, () => {
 
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
-    const after = await api(app).request('GET', '/me', { token });
+    const after = await api(suite.app).request('GET', '/me', { token });
     assert.equal(after.status, 401, 'the web client logged out');
     assert.deepEqual(problems, []);
   });

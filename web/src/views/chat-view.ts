@@ -7,10 +7,8 @@ import type { App } from '../app.ts';
 import { h, hueClass, initials, setAttrs, setClass, setText } from '../dom.ts';
 import { charCount, clockTime, longTime, presenceText } from '../format.ts';
 import type { Row } from '../messages.ts';
-import { chatKey, type ChatRef } from '../types.ts';
+import { chatKey, MAX_TEXT, type ChatRef } from '../types.ts';
 import { VirtualList } from './virtual-list.ts';
-
-const MAX_TEXT = 4096;
 
 const TICKS: Record<string, { text: string; label: string }> = {
   sending: { text: '◷', label: 'sending' },

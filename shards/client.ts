@@ -12,6 +12,7 @@ import { AppError, isErrorCode } from '../common/errors.js';
 import { childCache, grpcClientSeconds } from '../common/metrics.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/time.js';
+import { TurnBatch } from '../common/turn.js';
 import { createClient, type ServiceClient } from '../proto/grpc.js';
 import {
   ExchangeRequestSchema,
@@ -23,7 +24,7 @@ import {
 } from '../proto/gen/gmessenger/v1/shard_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
-import type { ShardDirectory } from '../shards/index.js';
+import type { ShardDirectory } from './directory.js';
 
 type ShardMethods = typeof ShardService extends GenService<infer T> ? T : never;
 type RequestInit = Exclude<MessageInitShape<typeof ShardRequestSchema>, ShardRequest>;
@@ -82,8 +83,8 @@ class ShardConnection {
     ExchangeResponse
   > | null = null;
   private readonly pending = new Map<number, Pending>();
-  private outbox: RequestInit[] = [];
-  private scheduled = false;
+  /** Requests of one event-loop turn, sent as one batch frame. */
+  private readonly outbox = new TurnBatch<RequestInit>((batch) => this.flush(batch));
   private seq = 0;
   private sweeper: NodeJS.Timeout | null = null;
 
@@ -146,19 +147,11 @@ class ShardConnection {
       this.pending.set(seq, { resolve, reject, started, deadline: started + timeoutMs, method });
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
       req.seq = seq;
-      this.outbox.push(req);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.outbox.add(req);
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.outbox;
-    this.outbox = [];
-    if (batch.length === 0) return;
+  private flush(batch: RequestInit[]): void {
     try {
       this.open().write(create(ExchangeRequestSchema, { requests: batch }));
     } catch (err) {

@@ -1,12 +1,13 @@
 /**
- * Fan-out of chat events to gateway inbox streams. Events queued during one
- * event-loop turn are routed together: one pipelined route lookup for all
- * their users, then one XADD per gateway holding all of the flush's events for
- * that gateway (a batch entry, see common/inbox.ts) — a group message costs
- * one event per gateway, not one per member. Events keep their queue order
- * per gateway stream, which preserves per-chat id order. Writes that fail
- * (Redis down) are retried in order with backoff; recipients reconnecting
- * meanwhile catch up from history, so nothing acknowledged is lost.
+ * The writing side of Redis Streams delivery: events queued during one
+ * event-loop turn are routed together — one pipelined route lookup for all
+ * their users (routes.ts), then one XADD per gateway holding all of the
+ * flush's events for that gateway (a batch entry, see format.ts) — so a group
+ * message costs one event per gateway, not one per member. Events keep their
+ * queue order per gateway stream, which preserves per-chat id order. Writes
+ * that fail (Redis down) are retried in order with backoff; recipients
+ * reconnecting meanwhile catch up from history, so nothing acknowledged is
+ * lost. An XADD that fails on its own is handed to redelivery (the relay).
  *
  * Flushes are pipelined: the next flush looks up its routes while the previous
  * one's XADDs are still awaiting their replies (up to MAX_WRITES_IN_FLIGHT).
@@ -17,10 +18,14 @@
  * failed does not write but queues behind it for the retry.
  */
 import type { Redis } from 'ioredis';
-import { encodeInboxBatch, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { fanoutEntries } from '../common/metrics.js';
+import { SerialTurn } from '../common/turn.js';
+import type { DeliveryEvent } from './delivery.js';
+import { encodeInboxBatch, type InboxEntry } from './format.js';
+import { routesOf } from './routes.js';
+import { audienceOf, splitByGateway } from './split.js';
 
 /** Hands one inbox entry whose XADD failed to the relay for retries. */
 export type Redeliver = (node: string, entry: InboxEntry) => Promise<void>;
@@ -28,62 +33,59 @@ export type Redeliver = (node: string, entry: InboxEntry) => Promise<void>;
 /** Resolves where users are connected: gateway node → the given users connected there. */
 export type RouteResolver = (logins: readonly string[]) => Promise<Map<string, string[]>>;
 
-export interface FanoutEvent extends InboxEntry {
-  /** Called with the users that have no live connection anywhere (new_message only). */
-  onOffline?: (logins: string[]) => void;
-  /**
-   * A user whose entry for one gateway is not needed: the sender's, on the gateway of the sending socket
-   * when it is the sender's only socket there (it has the message from its acknowledgement).
-   */
-  skip?: { user: string; node: string };
+export interface DeliveryWriterOptions {
+  /** The connection the route lookups and XADDs share (their order on it is what keeps inboxes in order). */
+  redis: Redis;
+  keys: Keys;
+  /** Approximate cap of each inbox stream (XADD MAXLEN ~). */
+  inboxMaxLen: number;
+  logger: Logger;
+  /** Where users are connected. @default routesOf on `redis` */
+  routes?: RouteResolver;
+  /** Takes the entries of an XADD that failed on its own; without it they are logged and dropped. */
+  redeliver?: Redeliver;
 }
 
 /** Flushes whose XADDs may await their replies at once. */
 const MAX_WRITES_IN_FLIGHT = 8;
 
-export class Fanout {
-  private queue: FanoutEvent[] = [];
+export class DeliveryWriter {
+  private queue: DeliveryEvent[] = [];
   /** Events of failed flushes, by flush number: retried before the queue, oldest first. */
-  private failed: { flush: number; events: FanoutEvent[] }[] = [];
+  private failed: { flush: number; events: DeliveryEvent[] }[] = [];
   private flushes = 0;
   private readonly writing = new Set<Promise<void>>();
-  private scheduled = false;
-  private running: Promise<void> = Promise.resolve();
+  private readonly turn = new SerialTurn(() => this.flush());
   private liveGateways: string[] = [];
   private liveReadAt = 0;
   private retryDelayMs = 0;
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+  private readonly resolveRoutes: RouteResolver;
+  private readonly redeliver: Redeliver | undefined;
+  private readonly inboxMaxLen: number;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-    private readonly resolveRoutes: RouteResolver,
-    private readonly redeliver: Redeliver,
-    private readonly inboxMaxLen: number,
-    private readonly logger: Logger,
-  ) {}
-
-  publish(event: FanoutEvent): void {
-    this.queue.push(event);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.running = this.running.then(
-      () =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            this.scheduled = false;
-            this.flush().then(resolve, resolve);
-          }),
-        ),
-    );
+  constructor(options: DeliveryWriterOptions) {
+    const { redis, keys } = options;
+    this.redis = redis;
+    this.keys = keys;
+    this.resolveRoutes = options.routes ?? ((logins) => routesOf(redis, keys, logins));
+    this.redeliver = options.redeliver;
+    this.inboxMaxLen = options.inboxMaxLen;
+    this.logger = options.logger;
   }
 
-  async drain(): Promise<void> {
-    while (this.scheduled || this.queue.length > 0 || this.failed.length > 0 || this.writing.size > 0) {
-      await this.running;
-      await Promise.all(this.writing);
-      await new Promise((r) => setImmediate(r));
-    }
-    await this.running;
+  publish(event: DeliveryEvent): void {
+    this.queue.push(event);
+    this.turn.schedule();
+  }
+
+  drain(): Promise<void> {
+    return this.turn.drain(
+      () => this.queue.length > 0 || this.failed.length > 0 || this.writing.size > 0,
+      () => Promise.all(this.writing),
+    );
   }
 
   private async gateways(): Promise<string[]> {
@@ -123,7 +125,7 @@ export class Fanout {
       (err: unknown) => {
         this.failed.push({ flush, events });
         this.logFailure(events.length, err);
-        this.scheduleRetry();
+        this.turn.scheduleNext();
       },
     );
     this.writing.add(tracked);
@@ -137,22 +139,11 @@ export class Fanout {
   }
 
   /** A flush that could not write: its events wait for the retry, after a backoff that holds later flushes. */
-  private async failedFlush(flush: number, events: FanoutEvent[], err: unknown): Promise<void> {
+  private async failedFlush(flush: number, events: DeliveryEvent[], err: unknown): Promise<void> {
     this.failed.push({ flush, events });
     this.logFailure(events.length, err);
     await new Promise((r) => setTimeout(r, this.retryDelayMs));
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.running = this.running.then(() => this.flushScheduled().catch(() => undefined));
-  }
-
-  private async flushScheduled(): Promise<void> {
-    this.scheduled = false;
-    await this.flush();
+    this.turn.scheduleNext();
   }
 
   /**
@@ -161,70 +152,16 @@ export class Fanout {
    * would wait for it); that promise rejects when the writes failed as a whole (connection down) and the
    * events must be retried.
    */
-  private async route(events: FanoutEvent[], beforeWrite: () => void): Promise<{ replies: Promise<void> }> {
-    const logins = new Set<string>();
-    let anyBroadcast = false;
-    for (const e of events) {
-      if (e.users === '*') anyBroadcast = true;
-      else for (const u of e.users) logins.add(u);
-    }
+  private async route(events: DeliveryEvent[], beforeWrite: () => void): Promise<{ replies: Promise<void> }> {
+    const { logins, anyBroadcast } = audienceOf(events);
     const [routes, gateways] = await Promise.all([
       logins.size > 0 ? this.resolveRoutes([...logins]) : Promise.resolve(new Map<string, string[]>()),
       anyBroadcast ? this.gateways() : Promise.resolve([] as string[]),
     ]);
     // Without a route lookup nothing here waited for Redis's answers to the earlier writes: wait for them.
     if (logins.size === 0) await Promise.all(this.writing);
-    // login → nodes, for splitting each event's audience
-    const nodesOf = new Map<string, string[]>();
-    for (const [node, users] of routes) {
-      for (const u of users) {
-        const list = nodesOf.get(u);
-        if (list) list.push(node);
-        else nodesOf.set(u, [node]);
-      }
-    }
     // One batch entry per gateway per flush, events in queue order.
-    const perGateway = new Map<string, InboxEntry[]>();
-    const add = (node: string, entry: InboxEntry) => {
-      const list = perGateway.get(node);
-      if (list) list.push(entry);
-      else perGateway.set(node, [entry]);
-    };
-    // The event's users split by node (reused across events: this runs for every event of the flush).
-    const perNode = new Map<string, string[]>();
-    const entryFor = (e: FanoutEvent, users: string[] | '*'): InboxEntry => ({
-      type: e.type,
-      chatId: e.chatId,
-      users,
-      excludeConn: e.excludeConn,
-      payload: e.payload,
-      storedAtMs: e.storedAtMs,
-    });
-    for (const e of events) {
-      if (e.users === '*') {
-        const entry = entryFor(e, '*');
-        for (const node of gateways) add(node, entry);
-        continue;
-      }
-      const skip = e.skip;
-      let offline: string[] | null = null;
-      perNode.clear();
-      for (const u of e.users) {
-        const nodes = nodesOf.get(u);
-        if (!nodes || nodes.length === 0) {
-          (offline ??= []).push(u);
-          continue;
-        }
-        for (const node of nodes) {
-          if (skip && node === skip.node && u === skip.user) continue;
-          const list = perNode.get(node);
-          if (list) list.push(u);
-          else perNode.set(node, [u]);
-        }
-      }
-      for (const [node, users] of perNode) add(node, entryFor(e, users));
-      if (offline && e.onOffline) e.onOffline(offline);
-    }
+    const perGateway = splitByGateway(events, routes, gateways);
     beforeWrite();
     if (perGateway.size === 0) return { replies: Promise.resolve() };
     const pipeline = this.redis.pipeline();
@@ -243,7 +180,7 @@ export class Fanout {
     return { replies: pipeline.exec().then((replies) => this.written(written, replies ?? [])) };
   }
 
-  /** Counts the entries written; hands the events of each XADD that failed to the relay. */
+  /** Counts the entries written; hands the events of each XADD that failed to redelivery. */
   private written(written: [string, InboxEntry[]][], results: [Error | null, unknown][]): void {
     let failed = 0;
     let count = 0;
@@ -254,13 +191,17 @@ export class Fanout {
         return;
       }
       failed += entries.length;
+      const redeliver = this.redeliver;
+      if (!redeliver) return;
       for (const entry of entries) {
-        this.redeliver(node, entry).catch((e: unknown) =>
+        redeliver(node, entry).catch((e: unknown) =>
           this.logger.error({ err: e, node, chat: entry.chatId }, 'inbox write and redelivery both failed'),
         );
       }
     });
-    if (failed > 0) this.logger.warn({ failed }, 'inbox writes failed; handed to the relay for redelivery');
+    if (failed > 0 && this.redeliver)
+      this.logger.warn({ failed }, 'inbox writes failed; handed to the relay for redelivery');
+    else if (failed > 0) this.logger.warn({ failed, entries: count + failed }, 'inbox writes failed');
     fanoutEntries.inc(count);
   }
 }

@@ -1,3 +1,8 @@
+/**
+ * Route lookup for delivery: the routing table user → gateway nodes that
+ * presence maintains (`route:{login}`, written by presence/lua/set-route-5.lua)
+ * read together with the gateways' leases.
+ */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../common/keys.js';
 import { loadLua } from '../common/lua.js';

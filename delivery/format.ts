@@ -1,6 +1,7 @@
 /**
  * The format of entries in a gateway's inbox stream (`gw:{node}`), shared by
- * the writers (shards, presence) and the reader (gateway). One entry names the
+ * the writer (writer.ts, for shards and presence), the reader (reader.ts, for
+ * the gateway) and the relay's redelivery. One entry names the
  * users on that gateway it is for, so a group message costs one entry per
  * gateway, not one per member. The gateway renders the final event per socket
  * (dialog chats are named by the *other* participant).

@@ -1,22 +1,25 @@
 /**
- * Reads this gateway's inbox stream (`gw:{node}`) with blocking XREAD on a
- * dedicated connection and hands each entry to the hub. It starts after the
+ * The reading side of Redis Streams delivery: reads a gateway's inbox stream
+ * (`gw:{node}`) with blocking XREAD on a dedicated connection and hands each
+ * entry on (to the hub). It starts after the
  * stream's current last entry (older entries were for sockets that no longer
  * exist) and keeps its position across Redis reconnects.
  */
 import type { Redis } from 'ioredis';
-import { decodeInboxEntries, type InboxEntry } from '../common/inbox.js';
 import type { Keys } from '../common/keys.js';
 import type { Logger } from '../common/logger.js';
 import { inboxEntries, inboxLagSeconds, streamLength } from '../common/metrics.js';
 import { sleep } from '../common/time.js';
+import type { Subscription } from './delivery.js';
+import { decodeInboxEntries, type InboxEntry } from './format.js';
 
-export class InboxReader {
+export class InboxReader implements Subscription {
   private running = false;
   private lastId = '$';
   private loop: Promise<void> | null = null;
 
   constructor(
+    /** A connection of its own (blocking reads); `stop` disconnects it. */
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly node: string,

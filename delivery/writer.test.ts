@@ -1,5 +1,5 @@
 /**
- * The shard's fan-out against a real redis-server: flushes are pipelined (a flush looks up its routes
+ * The delivery writer (the shards' fan-out) against a real redis-server: flushes are pipelined (a flush looks up its routes
  * while earlier XADDs await their replies), yet every gateway's inbox holds each chat's events in id
  * order, and a Redis restart in the middle loses nothing and keeps that order. Also: a group event is
  * split by gateway, users without a live gateway are reported offline, a gateway that joined a moment ago
@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { decodeInboxEntries } from '../common/inbox.js';
 import { Keys } from '../common/keys.js';
 import { createLogger } from '../common/logger.js';
-import { routesOf } from '../presence/index.js';
 import { startRedis } from '../test/harness/index.js';
-import { Fanout } from './fanout.js';
+import { decodeInboxEntries } from './format.js';
+import { DeliveryWriter } from './writer.js';
 
 const NODES = ['gw-a', 'gw-b'];
 const CHATS = 6;
@@ -22,7 +21,7 @@ interface Setup {
   url: string;
   redis: Redis;
   keys: Keys;
-  fanout: Fanout;
+  fanout: DeliveryWriter;
   /** "node chatId" → ids of events whose XADD failed on its own and was handed to the relay. */
   relayed: Map<string, number[]>;
 }
@@ -39,18 +38,17 @@ async function setup(url: string, t: { after(fn: () => unknown): void }): Promis
     await redis.hset(keys.route(`u${c}`), NODES[0]!, 1);
     await redis.hset(keys.route(`v${c}`), NODES[1]!, 1);
   }
-  const s: Setup = { url, redis, keys, fanout: null as unknown as Fanout, relayed: new Map() };
-  s.fanout = new Fanout(
+  const s: Setup = { url, redis, keys, fanout: null as unknown as DeliveryWriter, relayed: new Map() };
+  s.fanout = new DeliveryWriter({
     redis,
     keys,
-    (logins) => routesOf(redis, keys, logins),
-    async (node, entry) => {
+    redeliver: async (node, entry) => {
       const key = `${node} ${entry.chatId}`;
       s.relayed.set(key, [...(s.relayed.get(key) ?? []), Number(JSON.parse(entry.payload).id)]);
     },
-    1_000_000,
-    createLogger('shard', 'test', 'silent'),
-  );
+    inboxMaxLen: 1_000_000,
+    logger: createLogger('shard', 'test', 'silent'),
+  });
   return s;
 }
 
