@@ -152,7 +152,7 @@ export function storeContract(part: string, cases: (c: Contract) => void): void 
           password: node.password,
         };
         // A computed specifier: the adapter is loaded only when a cluster is configured.
-        const adapter = './store.cassandra.js';
+        const adapter = '../store.cassandra.js';
         const { openCassandraStore } = (await import(adapter)) as CassandraStoreModule;
         let store: Store;
         try {
